@@ -1,0 +1,210 @@
+"""Compile catalog entries to Ibis expressions and evaluate them for many snapshots at once.
+
+Every event-table feature is an aggregate over the rows joined to a snapshot on the entity and
+`time < as_of` (point in time by construction: the join never lets a row at or after `as_of` in). Features
+that share a source table and time column share one join and one aggregation, so adding a feature adds a
+column to a query rather than a query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from features.catalog import Feature
+from features.contract import TABLES
+from features.sources import DataSource
+
+ENTITY_KEY = {"lead": "lead_id", "account": "account_id"}
+ENTITY_TABLE = {"lead": "leads", "account": "accounts"}
+ZERO_WHEN_NO_ROWS = {"count", "sum", "nunique", "open_at_as_of", "prior_outcomes"}
+EVENT_KINDS = {"count", "sum", "mean", "nunique", "days_since", "latest", "open_at_as_of", "trend"}
+CONTRACT_KINDS = {"contract", "days_to_end", "prior_outcomes"}
+DAY = 86400.0
+
+
+def _days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / DAY
+
+
+def _where(j: ir.Table, where: dict[str, str | list[str]]) -> ir.BooleanValue:
+    """`{"event": "login"}` keeps logins; a key ending in `!` negates (`{"event!": "login"}`)."""
+    predicate: ir.BooleanValue = ibis.literal(True)
+    for key, wanted in where.items():
+        column = j[key.rstrip("!")]
+        test = column.isin(wanted) if isinstance(wanted, list) else column == wanted
+        predicate &= (~test) if key.endswith("!") else test
+    return predicate
+
+
+def _since(j: ir.Table, days: int | None, offset_days: int = 0) -> ir.BooleanValue:
+    """Rows in [as_of - offset - days, as_of - offset); the join already guarantees t < as_of."""
+    upper = j.t < j.as_of - ibis.interval(days=offset_days) if offset_days else ibis.literal(True)
+    if days is None:
+        return upper
+    return upper & (j.t >= j.as_of - ibis.interval(days=offset_days + days))
+
+
+def _drop_right(joined: ir.Table) -> ir.Table:
+    """Left joins on key names keep the right side's copies of the keys; only the left ones matter."""
+    return joined.drop(*[c for c in joined.columns if c in ("entity_id_right", "as_of_right")])
+
+
+def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
+    """The aggregate(s) one feature needs; trends need two (this window and the one before)."""
+    pred = _where(j, f.where) & _since(j, f.window_days)
+    if f.kind == "count":
+        return {f.name: j.t.count(where=pred)}
+    if f.kind == "sum":
+        return {f.name: j[f.column].sum(where=pred).cast("float64") * f.scale}
+    if f.kind == "mean":
+        return {f.name: j[f.column].mean(where=pred)}
+    if f.kind == "nunique":
+        return {f.name: j[f.column].nunique(where=pred)}
+    if f.kind == "days_since":
+        return {f"{f.name}__last": j.t.max(where=pred)}
+    if f.kind == "latest":
+        return {f.name: j[f.column].argmax(j.t, where=pred)}
+    if f.kind == "open_at_as_of":
+        return {f.name: j.t.count(where=pred & (j[f.column].isnull() | (j[f.column] >= j.as_of)))}
+    if f.kind == "trend":
+        before = _where(j, f.where) & _since(j, f.window_days, offset_days=f.window_days or 0)
+        return {f"{f.name}__now": j.t.count(where=pred), f"{f.name}__before": j.t.count(where=before)}
+    raise ValueError(f"feature {f.name}: kind {f.kind} is not an event aggregate")
+
+
+def _lookback_days(feats: list[Feature]) -> int | None:
+    days = []
+    for f in feats:
+        if f.window_days is None:
+            return None
+        days.append(f.window_days * (2 if f.kind == "trend" else 1))
+    return max(days)
+
+
+def _event_block(source: DataSource, snaps: ir.Table, entity: str, table: str, time_column: str,
+                 feats: list[Feature]) -> ir.Table:
+    key = ENTITY_KEY[entity]
+    events = source.table(table)
+    events = events.filter(events[key].notnull()).mutate(t=events[time_column])
+    lookback = _lookback_days(feats)
+    condition = [snaps.entity_id == events[key], events.t < snaps.as_of]
+    if lookback is not None:
+        condition.append(events.t >= snaps.as_of - ibis.interval(days=lookback))
+    j = snaps.join(events, condition)
+    aggregates: dict[str, ir.Value] = {}
+    for f in feats:
+        aggregates.update(_event_aggregates(f, j))
+    return j.group_by(["entity_id", "as_of"]).aggregate(**aggregates)
+
+
+def _contract_block(source: DataSource, snaps: ir.Table, feats: list[Feature]) -> ir.Table:
+    """Values of the contract that started last before as_of; outcomes only once they are known."""
+    contracts = source.table("contracts").mutate(t=ibis._.start_date)
+    j = snaps.join(contracts, [snaps.entity_id == contracts.account_id, contracts.t < snaps.as_of])
+    aggregates: dict[str, ir.Value] = {}
+    for f in feats:
+        if f.kind == "contract":
+            aggregates[f.name] = j[f.column].argmax(j.t)
+        elif f.kind == "days_to_end":
+            aggregates[f"{f.name}__end"] = j.end_date.argmax(j.t)
+        elif f.kind == "prior_outcomes":
+            known = (j.outcome == f.equals) & j.outcome_at.notnull() & (j.outcome_at < j.as_of)
+            aggregates[f.name] = j.t.count(where=known)
+    return j.group_by(["entity_id", "as_of"]).aggregate(**aggregates)
+
+
+def _entity_block(source: DataSource, snaps: ir.Table, entity: str, feats: list[Feature]) -> ir.Table:
+    table = source.table(ENTITY_TABLE[entity])
+    key = ENTITY_KEY[entity]
+    columns = {f.name: table[f.column] for f in feats if f.kind == "attribute"}
+    columns.update({f"{f.name}__created": table.created_at for f in feats if f.kind == "age_days"})
+    selected = table.select(entity_id=table[key], **columns)
+    return _drop_right(snaps.left_join(selected, "entity_id"))
+
+
+def _finish(expr: ir.Table, feats: list[Feature], present: Callable[[Feature], bool]) -> ir.Table:
+    """Turn helper columns into feature values, in catalog order, with typed nulls for absent tables."""
+    values: dict[str, ir.Value] = {}
+    for f in feats:
+        if not present(f):
+            values[f.name] = ibis.null("string" if f.categorical else "float64")
+        elif f.kind in ZERO_WHEN_NO_ROWS:
+            values[f.name] = expr[f.name].cast("float64").fill_null(0.0)
+        elif f.kind == "days_since":
+            values[f.name] = _days_between(expr.as_of, expr[f"{f.name}__last"])
+        elif f.kind == "age_days":
+            values[f.name] = _days_between(expr.as_of, expr[f"{f.name}__created"])
+        elif f.kind == "days_to_end":
+            values[f.name] = _days_between(expr[f"{f.name}__end"], expr.as_of)
+        elif f.kind == "trend":
+            now = expr[f"{f.name}__now"].cast("float64").fill_null(0.0)
+            before = expr[f"{f.name}__before"].cast("float64").fill_null(0.0)
+            values[f.name] = ibis.ifelse(before > 0, now / before, ibis.null("float64"))
+        elif f.kind == "ratio":
+            continue  # needs the other values first
+        else:
+            values[f.name] = expr[f.name].cast("string" if f.categorical else "float64")
+    for f in feats:
+        if f.kind == "ratio":
+            num, den = values[f.numerator], values[f.denominator]
+            values[f.name] = ibis.ifelse(den > 0, num / den, ibis.null("float64"))
+    return expr.select("entity_id", "as_of", **{f.name: values[f.name] for f in feats})
+
+
+def _dependencies(feats: list[Feature], all_feats: list[Feature]) -> list[Feature]:
+    """Add the features a ratio is built from, so a subset of the catalog can still be built."""
+    wanted = {f.name for f in feats}
+    for f in feats:
+        if f.kind == "ratio":
+            wanted |= {f.numerator, f.denominator}
+    return [f for f in all_feats if f.name in wanted] if wanted - {f.name for f in feats} else feats
+
+
+def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, feats: list[Feature],
+                     catalog: list[Feature] | None = None) -> ir.Table:
+    """One Ibis expression with a row per snapshot: entity_id, as_of and the features in catalog order."""
+    needed = _dependencies(feats, catalog or feats)
+    snaps = ibis.memtable(snapshots[["entity_id", "as_of"]]).cast({"entity_id": "string",
+                                                                   "as_of": "timestamp('UTC')"})
+    expr = snaps
+    blocks: dict[tuple[str, str], list[Feature]] = defaultdict(list)
+    contract_feats: list[Feature] = []
+    entity_feats: list[Feature] = []
+    for f in needed:
+        if not source.has(f.source):
+            continue
+        if f.kind in EVENT_KINDS:
+            time_column = f.time_column or TABLES[f.source].event_time
+            blocks[(f.source, time_column)].append(f)
+        elif f.kind in CONTRACT_KINDS:
+            contract_feats.append(f)
+        elif f.kind in ("attribute", "age_days"):
+            entity_feats.append(f)
+    parts = [_event_block(source, snaps, entity, t, c, fs) for (t, c), fs in blocks.items()]
+    if contract_feats:
+        parts.append(_contract_block(source, snaps, contract_feats))
+    for part in parts:
+        expr = _drop_right(expr.left_join(part, ["entity_id", "as_of"]))
+    if entity_feats:
+        expr = _entity_block(source, expr, entity, entity_feats)
+    finished = _finish(expr, needed, lambda f: source.has(f.source))
+    return finished.select("entity_id", "as_of", *[f.name for f in feats])
+
+
+def build_features(source: DataSource, snapshots: pd.DataFrame, entity: str, feats: list[Feature],
+                   catalog: list[Feature] | None = None) -> pd.DataFrame:
+    """Evaluate the features; the only place the engine hands data to pandas."""
+    if snapshots.empty:
+        return pd.DataFrame(columns=["entity_id", "as_of", *[f.name for f in feats]])
+    frame = compile_features(source, snapshots, entity, feats, catalog).to_pandas()
+    frame = snapshots[["entity_id", "as_of"]].merge(frame, on=["entity_id", "as_of"], how="left")
+    for f in feats:
+        frame[f.name] = frame[f.name].astype(object if f.categorical else "float64")
+        if f.categorical:
+            frame[f.name] = frame[f.name].where(frame[f.name].notna(), None)
+    return frame

@@ -1,0 +1,29 @@
+"""Configuration owned by `serving/`: which model alias serves, bands, grades, routing and reasons."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServingConfig(_Section):
+    alias: str = Field("champion", description="the registry alias that serves")
+    health_bands: dict[str, float] = Field(
+        {"healthy": 0.75, "at_risk": 0.5, "critical": 0.0},
+        description="renewal band → the lowest probability in it",
+    )
+    lead_grades: dict[str, float] = Field(
+        {"A": 0.35, "B": 0.15, "C": 0.06, "D": 0.0}, description="conversion grade → the lowest probability in it"
+    )
+    route_to_sales_at: float = Field(0.25, ge=0, le=1, description="conversion probability that routes to sales")
+    top_reasons: int = Field(3, ge=1, description="negative and positive reasons kept per entity")
+
+    @model_validator(mode="after")
+    def _cut_offs_cover_zero(self) -> ServingConfig:
+        for name, cuts in (("health_bands", self.health_bands), ("lead_grades", self.lead_grades)):
+            if min(cuts.values()) > 0:
+                raise ValueError(f"{name}: one band must start at 0 so that every probability has a band")
+        return self

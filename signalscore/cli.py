@@ -1,0 +1,205 @@
+"""`signalscore`: one command per step of the journey (DESIGN §8).
+
+Exit codes: 0 success; 1 unexpected failure; 2 bad input (data, configuration or options) with a message
+that names what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.contract import MODELS
+from features.sources import DataError
+from signalscore.config import ConfigError, Settings, load_settings
+from signalscore.workspace import DEFAULT_WORKSPACE, REGISTERED_NAME, Workspace
+from training.splits import SplitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="signalscore: lead conversion and customer health scores, explained.")
+console = Console(stderr=True)
+out = Console()
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace folder")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override: section.key=value (repeatable)")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="conversion or renewal")]
+
+
+def _settings(config: Path | None, overrides: list[str] | None) -> Settings:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return load_settings(config, overrides)
+
+
+def _check_model(model: str) -> str:
+    if model not in MODELS:
+        raise typer.BadParameter(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+    return model
+
+
+@contextmanager
+def _plain_errors():
+    """Input problems end with one readable message and exit code 2, never a traceback."""
+    try:
+        yield
+    except (DataError, ConfigError, SplitError) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _steps(total: int | None):
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                        console=console, transient=False)
+    with progress:
+        task = progress.add_task("starting", total=total)
+
+        def advance(description: str) -> None:
+            progress.update(task, description=description, advance=1)
+
+        yield advance
+        progress.update(task, total=total or 1, completed=total or 1, description="done")
+
+
+@app.command("generate")
+def generate_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="data folder to write")],
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    accounts: Annotated[int | None, typer.Option(help="customers at the start")] = None,
+    leads: Annotated[int | None, typer.Option(help="leads over the whole period")] = None,
+    months: Annotated[int | None, typer.Option(help="months of history")] = None,
+    end: Annotated[str | None, typer.Option(help="horizon date (fixed default, never today)")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,  # noqa: ARG001 - every command takes it
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Generate a B2B SaaS company with known truth (every contract table, _meta.json, _truth/)."""
+    with _plain_errors():
+        settings = _settings(config, overrides)
+        g = settings.features.generate
+        for key, value in (("seed", seed), ("accounts", accounts), ("leads", leads), ("months", months),
+                           ("end", end)):
+            if value is not None:
+                setattr(g, key, value)
+        from signalscore.journey import run_generate
+
+        started = time.perf_counter()
+        with _steps(None) as step:
+            meta = run_generate(settings, out_dir, step)
+        rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
+        out.print(f"wrote {out_dir} in {time.perf_counter() - started:.1f} s: {rows}")
+
+
+@app.command("features")
+def features_cmd(
+    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    model: ModelOpt,
+    out_file: Annotated[Path, typer.Option("--out", help="Parquet or CSV file to write")],
+    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="snapshot date (repeatable)")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,  # noqa: ARG001
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Write entity_id, as_of, the catalog's features and label for every eligible entity and as_of."""
+    _check_model(model)
+    with _plain_errors():
+        from signalscore.journey import run_features
+
+        frame = run_features(_settings(config, overrides), data, model, as_of)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if out_file.suffix == ".csv":
+            frame.to_csv(out_file, index=False)
+        else:
+            frame.to_parquet(out_file, index=False)
+        labelled = int(frame["label"].notna().sum())
+        out.print(f"wrote {len(frame):,} snapshots ({labelled:,} labelled) × {frame.shape[1] - 3} features to {out_file}")
+
+
+def _print_training(result) -> None:
+    m = result.metrics
+    table = Table(title=f"{result.model}: {result.registered_name} version {result.version}")
+    for column in ("", "ROC AUC", "Brier", "ECE"):
+        table.add_column(column)
+    table.add_row("model (hold-out)", f"{m['test_roc_auc']:.4f}", f"{m['test_brier']:.4f}", f"{m['test_ece']:.4f}")
+    if "oracle_roc_auc" in m:
+        table.add_row("oracle (same rows)", f"{m['oracle_roc_auc']:.4f}", f"{m['oracle_brier']:.4f}",
+                      f"{m['oracle_ece']:.4f}")
+    out.print(table)
+    verdict = "champion" if result.promoted else "challenger only"
+    out.print(f"{verdict}: {result.promotion_reason}")
+
+
+@app.command("train")
+def train_cmd(
+    model: ModelOpt,
+    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Train, calibrate, evaluate on a time hold-out, log to MLflow and register."""
+    _check_model(model)
+    with _plain_errors():
+        from signalscore.journey import run_train
+
+        with _steps(2) as step:
+            result = run_train(_settings(config, overrides), Workspace(workspace), model, data, model_name, step)
+        _print_training(result)
+
+
+@app.command("score")
+def score_cmd(
+    model: ModelOpt,
+    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date (default: the data's horizon)")] = None,
+    sink: Annotated[list[str] | None, typer.Option("--sink", help="SQLAlchemy URL (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report, write nothing")] = False,
+    model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Score every eligible entity with the serving alias; write scores/<model>/<as_of>.parquet and sinks."""
+    _check_model(model)
+    with _plain_errors():
+        from signalscore.journey import ScoreRequest, run_score
+
+        request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name)
+        result = run_score(_settings(config, overrides), Workspace(workspace), request)
+        bands = result.table["band"].value_counts().to_dict()
+        out.print(f"{model} version {result.version} scored {len(result.table):,} entities at "
+                  f"{result.as_of:%Y-%m-%d}; bands {json.dumps(bands)}")
+        for target, rows in result.written.items():
+            out.print(f"  wrote {rows:,} rows to {target}")
+        if dry_run:
+            out.print("  dry run: nothing written")
+
+
+@app.command("demo")
+def demo_cmd(
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """The whole journey on a generated company: generate, train both models, score, write the CRM."""
+    with _plain_errors():
+        from signalscore.demo import run_demo
+
+        run_demo(_settings(config, overrides), Workspace(workspace), console, out)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["REGISTERED_NAME", "app", "main"]

@@ -1,0 +1,79 @@
+"""`signalscore demo`: the whole journey into one workspace, ending with a summary of where everything is."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.contract import MODELS
+from features.sources import read_meta
+from serving.sinks import count_rows
+from signalscore.config import Settings
+from signalscore.journey import ScoreRequest, run_generate, run_score, run_train
+from signalscore.workspace import Workspace
+
+
+def _same_data(ws: Workspace, settings: Settings) -> bool:
+    """Reuse generated data when it was made with the same generator settings (generation is deterministic)."""
+    meta = read_meta(ws.data) if ws.data.exists() else {}
+    return meta.get("config") == json.loads(settings.features.generate.model_dump_json())
+
+
+def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) -> None:
+    started = time.perf_counter()
+    ws.create()
+    results, scores = {}, {}
+    steps = 1 + 2 * len(MODELS) * 2
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("generating the company", total=steps)
+
+        def note(text: str) -> None:
+            progress.update(task, description=text, advance=1)
+
+        if _same_data(ws, settings):
+            note("generated data already in the workspace: reused")
+        else:
+            run_generate(settings, ws.data, lambda text: progress.update(task, description=f"generating: {text}"))
+            note("company generated")
+        for model in MODELS:
+            results[model] = run_train(settings, ws, model, ws.data, progress=note)
+        for model in MODELS:
+            progress.update(task, description=f"{model}: scoring")
+            scores[model] = run_score(settings, ws, ScoreRequest(model, ws.data, sinks=(ws.crm_url,)))
+            note(f"{model}: scored")
+        progress.update(task, completed=steps, description="done")
+    _summary(ws, results, scores, out, time.perf_counter() - started)
+
+
+def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: float) -> None:
+    meta = read_meta(ws.data)
+    rows = Table(title="Generated tables (rows)")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for name, n in meta.get("rows", {}).items():
+        rows.add_row(name, f"{n:,}")
+    out.print(rows)
+    models = Table(title="Hold-out (latest labelled months, after a gap of one label horizon)")
+    for column in ("model", "ROC AUC", "oracle ROC AUC", "Brier", "oracle Brier", "registered", "champion"):
+        models.add_column(column)
+    for model, r in results.items():
+        m = r.metrics
+        models.add_row(model, f"{m['test_roc_auc']:.3f}", f"{m.get('oracle_roc_auc', float('nan')):.3f}",
+                       f"{m['test_brier']:.4f}", f"{m.get('oracle_brier', float('nan')):.4f}",
+                       f"{r.registered_name} v{r.version}", f"v{scores[model].version}")
+    out.print(models)
+    out.print("[bold]Where everything is[/]")
+    out.print(f"  data            {ws.data}/ (and _meta.json, _truth/)")
+    for model, s in scores.items():
+        crm = count_rows(ws.crm_url, model)
+        out.print(f"  {model:<15} {ws.scores(model)}/{s.as_of:%Y-%m-%d}.parquet ({len(s.table):,} rows; "
+                  f"{crm:,} rows in crm.db)")
+    out.print(f"  CRM             {ws.crm_db} (tables lead_scores, account_health)")
+    out.print(f"  MLflow          {ws.mlflow_db}, artifacts in {ws.artifacts}/")
+    out.print(f"  open the runs:  mlflow ui --backend-store-uri {ws.tracking_uri()}")
+    out.print(f"demo finished in {seconds:.0f} s")

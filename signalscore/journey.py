@@ -1,0 +1,81 @@
+"""The steps of the user journey, wired from the three packages; the CLI and `demo` both call these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.catalog import catalog_hash
+from features.dataset import build_dataset, default_as_ofs, model_features
+from features.generate import generate, write_company
+from features.sources import DataSource, open_data, read_truth, to_utc
+from serving.scoring import ScoreResult, score
+from signalscore.config import Settings, flatten
+from signalscore.workspace import REGISTERED_NAME, Workspace
+from training.pipeline import TrainResult, train_model
+
+Progress = Callable[[str], None]
+
+
+def run_generate(settings: Settings, out: Path, progress: Progress | None = None) -> dict:
+    company = generate(settings.features.generate, progress)
+    write_company(company, out)
+    return company.meta
+
+
+def open_for(settings: Settings, data: Path, model: str | None, horizon: str | None = None) -> DataSource:
+    return open_data(data, model=model, horizon=horizon, threads=settings.features.threads)
+
+
+def run_features(settings: Settings, data: Path, model: str, as_ofs: list[str] | None) -> pd.DataFrame:
+    source = open_for(settings, data, model)
+    dates = [to_utc(d) for d in as_ofs] if as_ofs else default_as_ofs(source, settings.features)
+    return build_dataset(source, model, dates, settings.features)
+
+
+def label_horizon_days(settings: Settings, model: str) -> int:
+    f = settings.features
+    return f.conversion_horizon_days if model == "conversion" else f.renewal_horizon_days
+
+
+def run_train(settings: Settings, ws: Workspace, model: str, data: Path, registered_name: str | None = None,
+              progress: Progress | None = None) -> TrainResult:
+    ws.connect_mlflow()
+    note = progress or (lambda _: None)
+    source = open_for(settings, data, model)
+    note(f"{model}: building the training set")
+    started = time.perf_counter()
+    dataset = build_dataset(source, model, default_as_ofs(source, settings.features), settings.features)
+    feature_seconds = time.perf_counter() - started
+    note(f"{model}: fitting, calibrating, logging")
+    catalog = model_features(model)
+    return train_model(
+        dataset, model, catalog, settings.training, label_horizon_days(settings, model),
+        registered_name=registered_name or REGISTERED_NAME[model],
+        artifact_root=ws.artifacts if ws.uses_local_store() else None,
+        truth=read_truth(data, model), params=flatten(settings),
+        tags={"data": str(data.resolve()), "data_horizon": f"{source.horizon:%Y-%m-%dT%H:%M:%SZ}",
+              "catalog_hash": catalog_hash(catalog), "feature_seconds": f"{feature_seconds:.1f}"},
+    )
+
+
+@dataclass
+class ScoreRequest:
+    model: str
+    data: Path
+    as_of: str | None = None
+    sinks: tuple[str, ...] = ()
+    dry_run: bool = False
+    registered_name: str | None = None
+
+
+def run_score(settings: Settings, ws: Workspace, request: ScoreRequest) -> ScoreResult:
+    ws.connect_mlflow()
+    source = open_for(settings, request.data, request.model)
+    as_of = to_utc(request.as_of) if request.as_of else source.horizon
+    return score(source, request.model, as_of, request.registered_name or REGISTERED_NAME[request.model],
+                 ws.scores(request.model), settings.features, settings.serving, request.sinks, request.dry_run)

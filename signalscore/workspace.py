@@ -1,0 +1,70 @@
+"""The workspace layout (DESIGN §8): every output of signalscore has one fixed place under one folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+
+DEFAULT_WORKSPACE = Path("signalscore-workspace")
+REGISTERED_NAME = {"conversion": "signalscore-conversion", "renewal": "signalscore-renewal"}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def crm_db(self) -> Path:
+        return self.root / "crm.db"
+
+    @property
+    def crm_url(self) -> str:
+        return f"sqlite:///{self.crm_db.resolve()}"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    def scores(self, model: str) -> Path:
+        return self.root / "scores" / model
+
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db.resolve()}"
+
+    def uses_local_store(self) -> bool:
+        return not os.environ.get("MLFLOW_TRACKING_URI")
+
+    def create(self) -> Workspace:
+        for folder in (self.root, self.rejected, self.runs, self.report):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def connect_mlflow(self) -> None:
+        """Point MLflow at this workspace (or at MLFLOW_TRACKING_URI when the user set one)."""
+        self.create()
+        uri = self.tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)

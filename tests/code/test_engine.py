@@ -1,0 +1,83 @@
+"""Feature values on a hand-made company, checked by hand: windows, filters, late values, missing tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from features.config import FeaturesConfig
+from features.dataset import build_dataset
+from features.sources import open_data
+from tiny import ts
+
+
+@pytest.fixture
+def built(tiny_data):
+    source = open_data(tiny_data)
+    dates = [ts("2025-04-01"), ts("2025-06-01")]
+
+    def get(model: str) -> pd.DataFrame:
+        frame = build_dataset(source, model, dates, FeaturesConfig())
+        return frame.set_index(["entity_id", frame.as_of.dt.strftime("%Y-%m-%d")])
+
+    return get
+
+
+def test_lead_engagement_counts_only_rows_before_as_of(built):
+    leads = built("conversion")
+    l1 = leads.loc[("L1", "2025-04-01")]
+    assert l1.email_opens_30d == 1
+    assert l1.pricing_page_visits_30d == 1
+    assert l1.demo_requests_90d == 0  # the demo request at exactly 00:00 on as_of is not visible
+    assert l1.activities_30d == 2
+    assert l1.engagement_trend == 2.0  # 2 in the last 30 days, 1 (a web visit) in the 30 before
+    assert l1.days_since_last_activity == pytest.approx(1 / 1440)
+    assert l1.lead_age_days == 81
+    assert l1.industry == "software" and l1.employees == 120
+
+
+def test_account_usage_support_feedback_and_contract(built):
+    a1 = built("renewal").loc[("A1", "2025-04-01")]
+    assert a1.logins_30d == 2
+    assert a1.login_trend == 2.0
+    assert a1.active_users_30d == 2
+    assert a1.time_in_product_hours_30d == pytest.approx((600 + 1200 + 60) / 3600)
+    assert a1.feature_breadth_30d == 1
+    assert a1.seats == 12 and a1.active_users_per_seat == pytest.approx(2 / 12)
+    assert a1.tickets_90d == 2 and a1.urgent_tickets_90d == 1
+    assert a1.open_tickets == 1  # T2 closes after as_of: still open then
+    assert a1.mean_csat_90d == 2.0  # T2's CSAT arrives with its close, after as_of
+    assert a1.latest_nps == 4.0  # the 10 answered after as_of is invisible
+    assert a1.arr == 15000 and a1.plan == "growth" and a1.prior_renewals == 1
+    assert a1.days_to_renewal == pytest.approx(289.5)
+
+
+def test_missing_table_stays_missing_and_no_rows_is_zero(built):
+    accounts = built("renewal")
+    a9 = accounts.loc[("A9", "2025-06-01")]
+    assert math.isnan(a9.training_sessions_90d)  # no service_usage table: unknown, not zero
+    assert math.isnan(a9.mean_sentiment_90d)
+    assert a9.logins_30d == 0  # the product_events table exists; this account simply has none
+    assert math.isnan(a9.days_since_last_login)
+    assert accounts.loc[("A1", "2025-06-01")].latest_nps == 10.0
+
+
+def test_labels_follow_the_horizons(built):
+    leads = built("conversion")
+    assert leads.loc[("L1", "2025-04-01")].label == 1  # converts on 20 May, within 90 days
+    assert leads.loc[("L2", "2025-04-01")].label == 0
+    assert math.isnan(leads.loc[("L2", "2025-06-01")].label)  # 90 days not yet over at the horizon
+    assert ("L3", "2025-04-01") not in leads.index  # disqualified before as_of: not eligible
+    assert ("L1", "2025-06-01") not in leads.index  # converted before as_of: not eligible
+    accounts = built("renewal")
+    assert set(accounts.index) == {("A1", "2025-04-01"), ("A1", "2025-06-01"), ("A9", "2025-06-01")}
+    assert accounts.label.isna().all()  # no contract ends within 180 days of an as_of whose 180 days are over
+
+
+def test_a_subset_of_the_catalog_builds_with_its_dependencies(tiny_data):
+    source = open_data(tiny_data)
+    frame = build_dataset(source, "renewal", [ts("2025-04-01")], FeaturesConfig(), names=["active_users_per_seat"])
+    assert list(frame.columns) == ["entity_id", "as_of", "active_users_per_seat", "label"]
+    assert frame.active_users_per_seat.iloc[0] == pytest.approx(2 / 12)

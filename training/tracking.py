@@ -1,0 +1,35 @@
+"""MLflow: experiments, the logged pyfunc and the champion / challenger aliases (never stages)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+RUNTIME_PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "mlflow")
+
+
+def ensure_experiment(name: str, artifact_root: Path | None) -> str:
+    """The experiment id, creating it with artifacts under the workspace when the store is local."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (artifact_root / name).resolve().as_uri() if artifact_root is not None else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def pip_requirements() -> list[str]:
+    """Pinned to what trained the model; passing them skips MLflow's slow requirement detection."""
+    return [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None
+

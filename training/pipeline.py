@@ -71,7 +71,8 @@ def _decide(name: str, metrics: dict[str, float], test: pd.DataFrame, features: 
     verdict = gain > cfg.registry.min_roc_auc_gain
     word = "beats" if verdict else "does not beat"
     needed = cfg.registry.min_roc_auc_gain
-    return verdict, f"hold-out ROC AUC {metrics['test_roc_auc']:.4f} {word} the champion's {old:.4f} by more than {needed}"
+    new = metrics["test_roc_auc"]
+    return verdict, f"hold-out ROC AUC {new:.4f} {word} the champion's {old:.4f} by more than {needed}"
 
 
 def _log_artifacts(catalog: list[Feature], test: pd.DataFrame, p_test: np.ndarray, oracle: np.ndarray | None,

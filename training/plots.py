@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
+
+from training.metrics import equal_count_bins
 
 
 def _reliability(y: np.ndarray, p: np.ndarray, bins: int = 15) -> tuple[np.ndarray, np.ndarray]:
@@ -16,8 +15,10 @@ def _reliability(y: np.ndarray, p: np.ndarray, bins: int = 15) -> tuple[np.ndarr
     return np.array([p[c].mean() for c in chunks]), np.array([y[c].mean() for c in chunks])
 
 
-def evaluation_figure(y: np.ndarray, p: np.ndarray, oracle: np.ndarray | None = None) -> plt.Figure:
-    fig, (roc_ax, rel_ax) = plt.subplots(1, 2, figsize=(10, 4.5))
+def evaluation_figure(y: np.ndarray, p: np.ndarray, oracle: np.ndarray | None = None) -> Figure:
+    """A bare Figure (no pyplot): no global backend state, safe in servers and tests."""
+    fig = Figure(figsize=(10, 4.5))
+    roc_ax, rel_ax = fig.subplots(1, 2)
     for name, scores, style in (("model", p, "-"), ("oracle", oracle, "--")):
         if scores is None:
             continue

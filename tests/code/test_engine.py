@@ -6,11 +6,11 @@ import math
 
 import pandas as pd
 import pytest
+from tiny import ts
 
 from features.config import FeaturesConfig
 from features.dataset import build_dataset
 from features.sources import open_data
-from tiny import ts
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ that names what to fix.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="conversion or rene
 
 def _settings(config: Path | None, overrides: list[str] | None) -> Settings:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the terminal for our own progress
     return load_settings(config, overrides)
 
 
@@ -78,7 +80,7 @@ def generate_cmd(
     leads: Annotated[int | None, typer.Option(help="leads over the whole period")] = None,
     months: Annotated[int | None, typer.Option(help="months of history")] = None,
     end: Annotated[str | None, typer.Option(help="horizon date (fixed default, never today)")] = None,
-    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,  # noqa: ARG001 - every command takes it
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -105,7 +107,7 @@ def features_cmd(
     model: ModelOpt,
     out_file: Annotated[Path, typer.Option("--out", help="Parquet or CSV file to write")],
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="snapshot date (repeatable)")] = None,
-    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,  # noqa: ARG001
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -121,7 +123,8 @@ def features_cmd(
         else:
             frame.to_parquet(out_file, index=False)
         labelled = int(frame["label"].notna().sum())
-        out.print(f"wrote {len(frame):,} snapshots ({labelled:,} labelled) × {frame.shape[1] - 3} features to {out_file}")
+        n_features = frame.shape[1] - 3
+        out.print(f"wrote {len(frame):,} snapshots ({labelled:,} labelled) × {n_features} features to {out_file}")
 
 
 def _print_training(result) -> None:

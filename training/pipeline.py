@@ -20,7 +20,13 @@ from training.metrics import binary_metrics
 from training.model import SignalscorePyfunc
 from training.plots import evaluation_figure
 from training.splits import time_split
-from training.tracking import CHAMPION, champion_version, ensure_experiment, pip_requirements
+from training.tracking import (
+    CHAMPION,
+    champion_version,
+    ensure_experiment,
+    pip_requirements,
+    quiet_model_logging,
+)
 
 
 @dataclass
@@ -125,11 +131,12 @@ def train_model(dataset: pd.DataFrame, model: str, catalog: list[Feature], cfg: 
         _log_artifacts(catalog, test, p_test, oracle, split_dates)
         example = test[names].head(50)
         pyfunc = SignalscorePyfunc(scorer)
-        info_model = mlflow.pyfunc.log_model(
-            name="model", python_model=pyfunc, registered_model_name=registered_name,
-            signature=infer_signature(example, pyfunc.predict(None, example)),
-            pip_requirements=pip_requirements(),
-        )
+        with quiet_model_logging():
+            info_model = mlflow.pyfunc.log_model(
+                name="model", python_model=pyfunc, registered_model_name=registered_name,
+                signature=infer_signature(example, pyfunc.predict(None, example)),
+                pip_requirements=pip_requirements(),
+            )
     version = str(info_model.registered_model_version)
     client = MlflowClient()
     client.set_registered_model_alias(registered_name, "challenger", version)

@@ -20,8 +20,8 @@ Kind = Literal[
     "sum",  # sum of `column` in the window
     "mean",  # mean of `column` in the window
     "nunique",  # distinct values of `column` in the window
-    "days_since",  # days since the latest row in the lookback window; missing when there is none
-    "latest",  # the latest value of `column` in the lookback window
+    "days_since",  # days since the latest matching row (within the window, if one is set); else missing
+    "latest",  # the value of `column` on the latest matching row (within the window, if one is set)
     "open_at_as_of",  # rows opened before as_of and not closed before it
     "trend",  # count in the window ÷ count in the window before it; missing when the earlier one is 0
     "ratio",  # feature `numerator` ÷ feature `denominator`; missing when the denominator is 0 or missing
@@ -108,11 +108,11 @@ def _leads() -> list[Feature]:
                 unit="ratio", description="Engaged activities in the last 30 days ÷ the 30 days before",
                 template="Engagement at {value:.0%} of the 30 days before",
                 missing="No engagement in the 30 days before to compare with"),
-        Feature("days_since_last_activity", **eng, kind="days_since", window="90d",
+        Feature("days_since_last_activity", **eng, kind="days_since",
                 where={"activity": ["email_open", "email_click", "content_download", "web_visit",
                                     "pricing_page_visit", "webinar_attended", "form_submit", "demo_request"]},
-                unit="days", description="Days since the last engaged marketing activity (within 90 days)",
-                template="Last engaged {value:.0f} days ago", missing="No engagement in the last 90 days"),
+                unit="days", description="Days since the last engaged marketing activity",
+                template="Last engaged {value:.0f} days ago", missing="No engagement yet"),
         Feature("lead_age_days", entity="lead", group="Engagement", source="leads", kind="age_days",
                 unit="days", description="Days since the lead was created",
                 template="Lead created {value:.0f} days ago"),
@@ -141,9 +141,9 @@ def _accounts() -> list[Feature]:
                 where={"event!": "login"}, unit="features",
                 description="Distinct product features used in the last 30 days",
                 template="{value:.0f} different features used in the last 30 days"),
-        Feature("days_since_last_login", **usage, kind="days_since", window="90d", where={"event": "login"},
-                unit="days", description="Days since the last login (within 90 days)",
-                template="Last login {value:.0f} days ago", missing="No login in the last 90 days"),
+        Feature("days_since_last_login", **usage, kind="days_since", where={"event": "login"},
+                unit="days", description="Days since the last login",
+                template="Last login {value:.0f} days ago", missing="No login yet"),
         Feature("seats", **commercial, kind="contract", column="seats", unit="seats",
                 description="Seats on the active contract", template="{value:.0f} seats under contract"),
         Feature("active_users_per_seat", entity="account", group="Product Usage", source="product_events",

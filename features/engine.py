@@ -22,7 +22,8 @@ from features.sources import DataSource
 ENTITY_KEY = {"lead": "lead_id", "account": "account_id"}
 ENTITY_TABLE = {"lead": "leads", "account": "accounts"}
 ZERO_WHEN_NO_ROWS = {"count", "sum", "nunique", "open_at_as_of", "prior_outcomes"}
-EVENT_KINDS = {"count", "sum", "mean", "nunique", "days_since", "latest", "open_at_as_of", "trend"}
+EVENT_KINDS = {"count", "sum", "mean", "nunique", "open_at_as_of", "trend"}
+LATEST_KINDS = {"days_since", "latest"}  # the newest visible row decides: an as-of join, not a window scan
 CONTRACT_KINDS = {"contract", "days_to_end", "prior_outcomes"}
 DAY = 86400.0
 
@@ -65,10 +66,6 @@ def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
         return {f.name: j[f.column].mean(where=pred)}
     if f.kind == "nunique":
         return {f.name: j[f.column].nunique(where=pred)}
-    if f.kind == "days_since":
-        return {f"{f.name}__last": j.t.max(where=pred)}
-    if f.kind == "latest":
-        return {f.name: j[f.column].argmax(j.t, where=pred)}
     if f.kind == "open_at_as_of":
         return {f.name: j.t.count(where=pred & (j[f.column].isnull() | (j[f.column] >= j.as_of)))}
     if f.kind == "trend":
@@ -100,6 +97,19 @@ def _event_block(source: DataSource, snaps: ir.Table, entity: str, table: str, t
     for f in feats:
         aggregates.update(_event_aggregates(f, j))
     return j.group_by(["entity_id", "as_of"]).aggregate(**aggregates)
+
+
+def _latest_block(source: DataSource, snaps: ir.Table, entity: str, f: Feature) -> ir.Table:
+    """The newest matching row strictly before as_of (older than the window: missing)."""
+    key = ENTITY_KEY[entity]
+    table = source.table(f.source)
+    time_column = f.time_column or TABLES[f.source].event_time
+    rows = table.filter(table[key].notnull() & _where(table, f.where) & table[time_column].notnull())
+    rows = rows.select(key_=rows[key], t_=rows[time_column], v_=rows[f.column or time_column])
+    j = snaps.asof_join(rows, on=snaps.as_of > rows.t_, predicates=[snaps.entity_id == rows.key_])
+    fresh = ibis.literal(True) if f.window_days is None else j.t_ >= j.as_of - ibis.interval(days=f.window_days)
+    value = _days_between(j.as_of, j.t_) if f.kind == "days_since" else j.v_
+    return j.select("entity_id", "as_of", **{f.name: ibis.ifelse(fresh, value, ibis.null(value.type()))})
 
 
 def _contract_block(source: DataSource, snaps: ir.Table, feats: list[Feature]) -> ir.Table:
@@ -135,8 +145,6 @@ def _finish(expr: ir.Table, feats: list[Feature], present: Callable[[Feature], b
             values[f.name] = ibis.null("string" if f.categorical else "float64")
         elif f.kind in ZERO_WHEN_NO_ROWS:
             values[f.name] = expr[f.name].cast("float64").fill_null(0.0)
-        elif f.kind == "days_since":
-            values[f.name] = _days_between(expr.as_of, expr[f"{f.name}__last"])
         elif f.kind == "age_days":
             values[f.name] = _days_between(expr.as_of, expr[f"{f.name}__created"])
         elif f.kind == "days_to_end":
@@ -174,6 +182,7 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
     expr = snaps
     blocks: dict[tuple[str, str], list[Feature]] = defaultdict(list)
     contract_feats: list[Feature] = []
+    latest_feats: list[Feature] = []
     entity_feats: list[Feature] = []
     for f in needed:
         if not source.has(f.source):
@@ -181,11 +190,14 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
         if f.kind in EVENT_KINDS:
             time_column = f.time_column or TABLES[f.source].event_time
             blocks[(f.source, time_column)].append(f)
+        elif f.kind in LATEST_KINDS:
+            latest_feats.append(f)
         elif f.kind in CONTRACT_KINDS:
             contract_feats.append(f)
         elif f.kind in ("attribute", "age_days"):
             entity_feats.append(f)
     parts = [_event_block(source, snaps, entity, t, c, fs) for (t, c), fs in blocks.items()]
+    parts += [_latest_block(source, snaps, entity, f) for f in latest_feats]
     if contract_feats:
         parts.append(_contract_block(source, snaps, contract_feats))
     for part in parts:

@@ -13,13 +13,14 @@ from training.model import CategoryEncoder, MarginCalibrator, Scorer
 from training.splits import TimeSplit
 
 
-def lightgbm_params(cfg: TrainingConfig) -> dict:
+def lightgbm_params(cfg: TrainingConfig, n_train: int) -> dict:
+    """LightGBM parameters; the leaf size is capped at 2% of the training rows so small data still splits."""
     p = cfg.lightgbm
     return {
         "objective": "binary",
         "learning_rate": p.learning_rate,
         "num_leaves": p.num_leaves,
-        "min_child_samples": p.min_child_samples,
+        "min_child_samples": max(5, min(p.min_child_samples, n_train // 50)),
         "feature_fraction": p.feature_fraction,
         "bagging_fraction": p.bagging_fraction,
         "bagging_freq": p.bagging_freq,
@@ -48,7 +49,8 @@ def fit_scorer(frame: pd.DataFrame, split: TimeSplit, features: list[str], categ
     train_set = dataset(split.train)
     stop_set = dataset(split.early_stop, train_set)
     booster = lgb.train(
-        lightgbm_params(cfg), train_set, num_boost_round=cfg.lightgbm.max_rounds, valid_sets=[stop_set],
+        lightgbm_params(cfg, int(split.train.sum())), train_set, num_boost_round=cfg.lightgbm.max_rounds,
+        valid_sets=[stop_set],
         callbacks=[lgb.early_stopping(cfg.lightgbm.early_stopping_rounds, verbose=False)],
     )
     booster.free_dataset()

@@ -23,7 +23,7 @@ def _after(moment: pd.Timestamp, seconds: np.ndarray) -> pd.Series:
 
 
 def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, horizon_us: int) -> dict:
-    """Append a few rows of each kind of defect DESIGN §2 names; returns {table: {defect: rows}}."""
+    """Append a few rows of each kind of defect the data contract names; returns {table: {defect: rows}}."""
     added: dict[str, list[pd.DataFrame]] = {name: [] for name in tables}
     counts: dict[str, dict[str, int]] = {}
     horizon = pd.Timestamp(horizon_us * 1000, tz="UTC")

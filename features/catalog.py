@@ -1,4 +1,4 @@
-"""The feature catalog: every feature declared once, as data (DESIGN §4).
+"""The feature catalog: every feature declared once, as data.
 
 An entry says what is aggregated, over which window and filter, and how to say it in a sentence; the
 engine compiles entries to Ibis expressions and serving renders the sentences, so neither holds feature

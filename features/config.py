@@ -23,7 +23,7 @@ class GenerateConfig(_Section):
 
 
 class FeaturesConfig(_Section):
-    """Point-in-time rules (DESIGN §3): horizons, eligibility, the as-of schedule and the engine."""
+    """Point-in-time rules (docs/concepts.md): horizons, eligibility, the as-of schedule and the engine."""
 
     conversion_horizon_days: int = Field(90, ge=1)
     renewal_horizon_days: int = Field(180, ge=1)

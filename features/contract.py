@@ -1,4 +1,4 @@
-"""The data contract (DESIGN §2) as data: one place that says which tables exist, their columns and types.
+"""The data contract (the data contract) as data: one place that says which tables exist, their columns and types.
 
 The generator writes to it, the validator checks against it and the feature engine reads from it, so a
 column renamed here is renamed everywhere.

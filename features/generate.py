@@ -63,7 +63,7 @@ def _int(x: np.ndarray) -> pd.Series:
 
 
 def _event_rows(t: np.ndarray, *keys: np.ndarray, dedupe: bool = True) -> np.ndarray:
-    """Row selection for an event table: time-ordered and free of exact duplicates (a defect, DESIGN §2).
+    """Row selection for an event table: time-ordered and free of exact duplicates (a defect, the data contract).
 
     Works on the numeric arrays (codes, µs, floats) before strings exist, which is what keeps it fast.
     """

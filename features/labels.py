@@ -1,4 +1,4 @@
-"""Eligibility and labels (DESIGN §3), from the entity tables only.
+"""Eligibility and labels (docs/concepts.md), from the entity tables only.
 
 A label is known only once its whole horizon has passed before the data's horizon; until then it is
 missing rather than 0, so a lead that may still convert is never taught as a loser.

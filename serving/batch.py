@@ -1,4 +1,4 @@
-"""Batch scoring: model output → the serving table of DESIGN §7, one row per entity and as_of."""
+"""Batch scoring: model output → the serving table of the serving table, one row per entity and as_of."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Points that add up: TreeSHAP contributions rescaled from log-odds to score points (DESIGN §7).
+"""Points that add up: TreeSHAP contributions rescaled from log-odds to score points.
 
 The model's contributions add up to `margin − expected_value` in log-odds; the score is 100 × g(margin) for
 a monotone calibration g. Multiplying every contribution by (score − baseline_score) / (margin −

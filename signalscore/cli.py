@@ -1,4 +1,4 @@
-"""`signalscore`: one command per step of the journey (DESIGN §8).
+"""`signalscore`: one command per step of the journey.
 
 Exit codes: 0 success; 1 unexpected failure; 2 bad input (data, configuration or options) with a message
 that names what to fix.

@@ -1,4 +1,4 @@
-"""The workspace layout (DESIGN §8): every output of signalscore has one fixed place under one folder."""
+"""The workspace layout: every output of signalscore has one fixed place under one folder."""
 
 from __future__ import annotations
 

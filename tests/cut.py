@@ -1,4 +1,4 @@
-"""The data as it stood at a moment: what a point-in-time feature is allowed to see (DESIGN §3)."""
+"""The data as it stood at a moment: what a point-in-time feature is allowed to see (docs/concepts.md)."""
 
 from __future__ import annotations
 

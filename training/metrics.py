@@ -1,4 +1,4 @@
-"""Hold-out metrics under the names of DESIGN §6, shared by the model, the baselines and the oracle."""
+"""Hold-out metrics under the names of the model contract, shared by the model, the baselines and the oracle."""
 
 from __future__ import annotations
 

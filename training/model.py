@@ -1,6 +1,6 @@
 """The fitted scorer and the MLflow pyfunc that carries it to serving.
 
-The pyfunc is the contract between training and serving (DESIGN §6): it takes the feature columns exactly
+The pyfunc is the contract between training and serving: it takes the feature columns exactly
 as `signalscore features` writes them (strings for categories, missing allowed) and returns the calibrated
 probability with one TreeSHAP contribution per feature. One `pred_contrib` call yields both the margin (the
 contributions add up to it) and the explanation, so explaining costs nothing extra at serving time.

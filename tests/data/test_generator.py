@@ -1,6 +1,6 @@
 """The generated company: contract shape, point-in-time sanity, and above all that `p_true` is exact.
 
-Labels are computed here with a small helper implementing DESIGN §3, independent of the labels module,
+Labels are computed here with a small helper implementing docs/concepts.md, independent of the labels module,
 so the truth is checked against the rules the rest of the system uses.
 """
 
@@ -41,7 +41,7 @@ def horizon_of(company: Company) -> pd.Timestamp:
 
 
 def labelled(company: Company) -> pd.DataFrame:
-    """Truth rows with `label` (1/0, NaN while unknown), following DESIGN §3."""
+    """Truth rows with `label` (1/0, NaN while unknown), following docs/concepts.md."""
     horizon = horizon_of(company)
     truth = company.truth
     leads = company.tables["leads"][["lead_id", "converted_at"]]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -58,14 +60,16 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
     for name, n in meta.get("rows", {}).items():
         rows.add_row(name, f"{n:,}")
     out.print(rows)
-    models = Table(title="Hold-out (latest labelled months, after a gap of one label horizon)")
-    for column in ("model", "ROC AUC", "oracle ROC AUC", "Brier", "oracle Brier", "registered", "champion"):
-        models.add_column(column)
+    names = ", ".join(f"{m}: {r.registered_name}" for m, r in results.items())
+    models = Table(title="Hold-out: the latest labelled months, after a gap of one label horizon",
+                   caption=f"oracle: the generator's true probabilities on the same rows. Registered as {names}")
+    for column in ("model", "ROC AUC", "oracle", "Brier", "oracle", "version", "champion"):
+        models.add_column(column, no_wrap=True)
     for model, r in results.items():
         m = r.metrics
         models.add_row(model, f"{m['test_roc_auc']:.3f}", f"{m.get('oracle_roc_auc', float('nan')):.3f}",
                        f"{m['test_brier']:.4f}", f"{m.get('oracle_brier', float('nan')):.4f}",
-                       f"{r.registered_name} v{r.version}", f"v{scores[model].version}")
+                       f"v{r.version}", f"v{scores[model].version}")
     out.print(models)
     out.print("[bold]Where everything is[/]")
     out.print(f"  data            {ws.data}/ (and _meta.json, _truth/)")
@@ -75,5 +79,6 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
                   f"{crm:,} rows in crm.db)")
     out.print(f"  CRM             {ws.crm_db} (tables lead_scores, account_health)")
     out.print(f"  MLflow          {ws.mlflow_db}, artifacts in {ws.artifacts}/")
-    out.print(f"  open the runs:  mlflow ui --backend-store-uri {ws.tracking_uri()}")
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    out.print(f"  open the runs:  {mlflow_cli} ui --backend-store-uri {ws.tracking_uri()}")
     out.print(f"demo finished in {seconds:.0f} s")

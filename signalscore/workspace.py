@@ -51,11 +51,16 @@ class Workspace:
     def scores(self, model: str) -> Path:
         return self.root / "scores" / model
 
+    @property
+    def local_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db.resolve()}"
+
     def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db.resolve()}"
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.local_tracking_uri
 
     def uses_local_store(self) -> bool:
-        return not os.environ.get("MLFLOW_TRACKING_URI")
+        """True when runs go to this workspace's SQLite store (MLflow itself exports the URI it is given)."""
+        return self.tracking_uri() == self.local_tracking_uri
 
     def create(self) -> Workspace:
         for folder in (self.root, self.rejected, self.runs, self.report):

@@ -21,7 +21,7 @@ class LightGBMConfig(_Section):
     learning_rate: float = Field(0.05, gt=0)
     max_rounds: int = Field(2000, ge=1)
     num_leaves: int = Field(7, ge=2)
-    min_child_samples: int = Field(400, ge=1, description="capped at 2% of the training rows")
+    min_child_samples: int = Field(400, ge=1, description="capped at 5% of the training rows")
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)

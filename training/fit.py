@@ -14,13 +14,13 @@ from training.splits import TimeSplit
 
 
 def lightgbm_params(cfg: TrainingConfig, n_train: int) -> dict:
-    """LightGBM parameters; the leaf size is capped at 2% of the training rows so small data still splits."""
+    """LightGBM parameters; the leaf size is capped at 5% of the training rows so small data still splits."""
     p = cfg.lightgbm
     return {
         "objective": "binary",
         "learning_rate": p.learning_rate,
         "num_leaves": p.num_leaves,
-        "min_child_samples": max(5, min(p.min_child_samples, n_train // 50)),
+        "min_child_samples": max(5, min(p.min_child_samples, n_train // 20)),
         "feature_fraction": p.feature_fraction,
         "bagging_fraction": p.bagging_fraction,
         "bagging_freq": p.bagging_freq,

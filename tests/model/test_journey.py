@@ -116,3 +116,10 @@ def test_a_retrain_that_does_not_beat_the_champion_stays_challenger(trained, sma
     assert str(client.get_model_version_by_alias(REGISTERED_NAME["conversion"], "champion").version) == "1"
     assert str(client.get_model_version_by_alias(REGISTERED_NAME["conversion"], "challenger").version) == "2"
     assert "does not beat" in again.promotion_reason
+
+
+def test_runs_and_artifacts_stay_inside_the_workspace(trained):
+    ws, _, results = trained
+    run = MlflowClient().get_run(results["renewal"].run_id)
+    assert run.info.artifact_uri.startswith(ws.artifacts.resolve().as_uri())
+    assert (ws.artifacts / "signalscore-renewal").is_dir()

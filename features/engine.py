@@ -8,6 +8,8 @@ column to a query rather than a query.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -21,11 +23,14 @@ from features.sources import DataSource
 
 ENTITY_KEY = {"lead": "lead_id", "account": "account_id"}
 ENTITY_TABLE = {"lead": "leads", "account": "accounts"}
-ZERO_WHEN_NO_ROWS = {"count", "sum", "nunique", "open_at_as_of", "prior_outcomes"}
-EVENT_KINDS = {"count", "sum", "mean", "nunique", "open_at_as_of", "trend"}
+ZERO_WHEN_NO_ROWS = {"count", "sum", "nunique", "open_at_as_of", "prior_outcomes", "decayed"}
+EVENT_KINDS = {"count", "sum", "mean", "nunique", "open_at_as_of", "trend", "decayed", "duration_median", "change"}
+DERIVED_KINDS = {"ratio", "band"}  # computed from other features of the same snapshot
 LATEST_KINDS = {"days_since", "latest"}  # the newest visible row decides: an as-of join, not a window scan
-CONTRACT_KINDS = {"contract", "days_to_end", "prior_outcomes"}
+CONTRACT_KINDS = {"contract", "contract_days", "days_to_end", "prior_outcomes"}
+ENTITY_KINDS = {"attribute", "keyword_map", "age_days"}
 DAY = 86400.0
+LN2 = math.log(2.0)
 
 
 def _days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
@@ -63,9 +68,17 @@ def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
     if f.kind == "sum":
         return {f.name: j[f.column].sum(where=pred).cast("float64") * f.scale}
     if f.kind == "mean":
-        return {f.name: j[f.column].mean(where=pred)}
+        return {f.name: j[f.column].cast("float64").mean(where=pred)}
     if f.kind == "nunique":
         return {f.name: j[f.column].nunique(where=pred)}
+    if f.kind == "decayed":
+        weight = (-LN2 / f.half_life_days * _days_between(j.as_of, j.t)).exp()
+        return {f.name: weight.sum(where=pred)}
+    if f.kind == "duration_median":
+        return {f.name: _days_between(j.t, j[f.column]).median(where=pred)}
+    if f.kind == "change":
+        before = _where(j, f.where) & _since(j, f.window_days, offset_days=f.window_days or 0)
+        return {f"{f.name}__now": j[f.column].mean(where=pred), f"{f.name}__before": j[f.column].mean(where=before)}
     if f.kind == "open_at_as_of":
         return {f.name: j.t.count(where=pred & (j[f.column].isnull() | (j[f.column] >= j.as_of)))}
     if f.kind == "trend":
@@ -79,7 +92,7 @@ def _lookback_days(feats: list[Feature]) -> int | None:
     for f in feats:
         if f.window_days is None:
             return None
-        days.append(f.window_days * (2 if f.kind == "trend" else 1))
+        days.append(f.window_days * (2 if f.kind in ("trend", "change") else 1))
     return max(days)
 
 
@@ -120,6 +133,9 @@ def _contract_block(source: DataSource, snaps: ir.Table, feats: list[Feature]) -
     for f in feats:
         if f.kind == "contract":
             aggregates[f.name] = j[f.column].argmax(j.t)
+        elif f.kind == "contract_days":
+            aggregates[f"{f.name}__start"] = j.t.max()
+            aggregates[f"{f.name}__end"] = j.end_date.argmax(j.t)
         elif f.kind == "days_to_end":
             aggregates[f"{f.name}__end"] = j.end_date.argmax(j.t)
         elif f.kind == "prior_outcomes":
@@ -132,9 +148,24 @@ def _entity_block(source: DataSource, snaps: ir.Table, entity: str, feats: list[
     table = source.table(ENTITY_TABLE[entity])
     key = ENTITY_KEY[entity]
     columns = {f.name: table[f.column] for f in feats if f.kind == "attribute"}
+    columns.update({f.name: _keyword_label(table[f.column], f.mapping) for f in feats if f.kind == "keyword_map"})
     columns.update({f"{f.name}__created": table.created_at for f in feats if f.kind == "age_days"})
     selected = table.select(entity_id=table[key], **columns)
     return _drop_right(snaps.left_join(selected, "entity_id"))
+
+
+def _keyword_label(text: ir.StringValue, mapping: dict[str, list[str]]) -> ir.StringValue:
+    """The first label whose keyword occurs in the (lower-cased) text; "other" when none does."""
+    text = text.cast("string")
+    padded = " " + text.lower() + " "
+    branches = [(ibis.or_(*[padded.contains(k) for k in words]), label) for label, words in mapping.items()]
+    return ibis.ifelse(text.isnull(), ibis.null("string"), ibis.cases(*branches, else_="other"))
+
+
+def _band(value: ir.FloatingValue, bins: tuple[float, ...], labels: tuple[str, ...]) -> ir.StringValue:
+    edges = list(itertools.pairwise(bins))
+    branches = [((value >= low) & (value < high), label) for (low, high), label in zip(edges, labels, strict=True)]
+    return ibis.cases(*branches, else_=ibis.null("string"))
 
 
 def _finish(expr: ir.Table, feats: list[Feature], present: Callable[[Feature], bool]) -> ir.Table:
@@ -149,11 +180,15 @@ def _finish(expr: ir.Table, feats: list[Feature], present: Callable[[Feature], b
             values[f.name] = _days_between(expr.as_of, expr[f"{f.name}__created"])
         elif f.kind == "days_to_end":
             values[f.name] = _days_between(expr[f"{f.name}__end"], expr.as_of)
+        elif f.kind == "contract_days":
+            values[f.name] = _days_between(expr[f"{f.name}__end"], expr[f"{f.name}__start"])
+        elif f.kind == "change":
+            values[f.name] = expr[f"{f.name}__now"] - expr[f"{f.name}__before"]
         elif f.kind == "trend":
             now = expr[f"{f.name}__now"].cast("float64").fill_null(0.0)
             before = expr[f"{f.name}__before"].cast("float64").fill_null(0.0)
             values[f.name] = ibis.ifelse(before > 0, now / before, ibis.null("float64"))
-        elif f.kind == "ratio":
+        elif f.kind in DERIVED_KINDS:
             continue  # needs the other values first
         else:
             values[f.name] = expr[f.name].cast("string" if f.categorical else "float64")
@@ -161,6 +196,8 @@ def _finish(expr: ir.Table, feats: list[Feature], present: Callable[[Feature], b
         if f.kind == "ratio":
             num, den = values[f.numerator], values[f.denominator]
             values[f.name] = ibis.ifelse(den > 0, num / den, ibis.null("float64"))
+        elif f.kind == "band":
+            values[f.name] = _band(values[f.of], f.bins, f.labels)
     return expr.select("entity_id", "as_of", **{f.name: values[f.name] for f in feats})
 
 
@@ -170,6 +207,8 @@ def _dependencies(feats: list[Feature], all_feats: list[Feature]) -> list[Featur
     for f in feats:
         if f.kind == "ratio":
             wanted |= {f.numerator, f.denominator}
+        elif f.kind == "band":
+            wanted.add(f.of)
     return [f for f in all_feats if f.name in wanted] if wanted - {f.name for f in feats} else feats
 
 
@@ -194,7 +233,7 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
             latest_feats.append(f)
         elif f.kind in CONTRACT_KINDS:
             contract_feats.append(f)
-        elif f.kind in ("attribute", "age_days"):
+        elif f.kind in ENTITY_KINDS:
             entity_feats.append(f)
     parts = [_event_block(source, snaps, entity, t, c, fs) for (t, c), fs in blocks.items()]
     parts += [_latest_block(source, snaps, entity, f) for f in latest_feats]

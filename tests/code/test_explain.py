@@ -40,7 +40,9 @@ def test_points_add_up_to_score_minus_baseline_on_every_row():
 
 def _features_frame(n: int) -> pd.DataFrame:
     frame = pd.DataFrame({f.name: np.arange(n, dtype=float) for f in CATALOG if not f.categorical})
-    frame["plan"] = "growth"
+    for f in CATALOG:
+        if f.categorical:
+            frame[f.name] = "growth" if f.name == "plan" else "a category"
     frame["latest_nps"] = np.nan
     frame.insert(0, "entity_id", [f"A{i}" for i in range(n)])
     frame.insert(1, "as_of", pd.Timestamp("2025-06-01", tz="UTC"))
@@ -53,7 +55,7 @@ def test_group_points_add_up_and_reasons_carry_values():
                      cfg=ServingConfig())
     groups = [c for c in table.columns if c.startswith("points_")]
     assert set(groups) == {"points_product_usage", "points_support_history", "points_service_utilization",
-                           "points_customer_feedback", "points_commercial"}
+                           "points_customer_feedback", "points_commercial", "points_marketing_engagement"}
     gap = table[groups].sum(axis=1) - (table.score - table.baseline_score)
     assert gap.abs().max() < 1e-9
     assert table.baseline_score.nunique() == 1

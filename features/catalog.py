@@ -81,6 +81,11 @@ ACTIVITY_WORDS = {
     "pricing_page_visit": "pricing-page visits", "webinar_attended": "webinars attended",
     "form_submit": "forms submitted", "demo_request": "demo requests", "unsubscribe": "unsubscribes",
 }  # fmt: skip
+ACTIVITY_UNITS = {
+    "email_sent": "emails", "email_open": "opens", "email_click": "clicks", "content_download": "downloads",
+    "web_visit": "visits", "pricing_page_visit": "visits", "webinar_attended": "webinars", "form_submit": "forms",
+    "demo_request": "requests", "unsubscribe": "unsubscribes",
+}  # fmt: skip
 JOB_FUNCTIONS = {
     "marketing": ["marketing", "cmo"],
     "sales": ["sales", "account executive"],
@@ -97,7 +102,7 @@ def _activity_counts() -> list[Feature]:
     """Counts per activity type and window: the raw material of every lead-scoring rule."""
     return [
         Feature(f"{activity}_{window}", entity="lead", group="Engagement", source="marketing_activities",
-                kind="count", window=window, where={"activity": activity}, unit=words.split()[-1],
+                kind="count", window=window, where={"activity": activity}, unit=ACTIVITY_UNITS[activity],
                 description=f"{words.capitalize()} in the last {window[:-1]} days",
                 template=f"{{value:.0f}} {words} in the last {window[:-1]} days")
         for activity, words in ACTIVITY_WORDS.items()

@@ -34,3 +34,18 @@ def test_package_imports_respect_the_data_flow(package):
         if _imports(path) & FORBIDDEN[package]
     }
     assert not offenders, f"{package} must not import {sorted(FORBIDDEN[package])}: {offenders}"
+
+
+def test_features_page_is_generated_from_the_current_catalog():
+    from features.docs import DOC_PATH, render
+
+    assert DOC_PATH.read_text() == render(), "docs/features.md is stale: run `python -m features.docs`"
+
+
+def test_every_catalog_entry_is_documented_and_speakable():
+    from features.catalog import CATALOG, GROUPS
+
+    for f in CATALOG:
+        assert f.description and f.unit and f.template, f.name
+        assert f.group in GROUPS[f.entity], f.name
+        assert "{value" in f.template, f.name

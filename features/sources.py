@@ -82,19 +82,40 @@ def _latest_timestamp(source: DataSource) -> pd.Timestamp | None:
     return None if latest is None else pd.Timestamp(latest)
 
 
+def is_database_url(location: Path | str) -> bool:
+    return "://" in str(location)
+
+
+def _check_required(where: str, tables: dict, model: str | None, expected: str) -> None:
+    missing = [t for t in required_tables(model) if t not in tables]
+    if missing:
+        needed = f"the {model} model" if model else "signalscore"
+        raise DataError(f"{where}: required table(s) {', '.join(missing)} not found; {needed} needs them ({expected})")
+
+
+def _open_database(url: str, model: str | None) -> tuple[ibis.BaseBackend, dict[str, Path]]:
+    """Tables already in a warehouse: the same feature definitions run there through Ibis."""
+    try:
+        con = ibis.connect(url.replace("postgresql+psycopg://", "postgres://").replace("postgresql://", "postgres://"))
+    except Exception as error:
+        raise DataError(f"cannot connect to {url.split('@')[-1]}: {error}") from None
+    tables = {name: Path(name) for name in con.list_tables() if name in TABLES}
+    _check_required(url.split("@")[-1], tables, model, "expected tables named as in the data contract")
+    return con, tables
+
+
 def open_data(root: Path | str, model: str | None = None, horizon: str | None = None, threads: int = 1) -> DataSource:
-    """Open a data folder; a missing required table stops here with one clear message."""
+    """Open a data folder (or a database URL); a missing required table stops here with one clear message."""
+    if is_database_url(root):
+        con, tables = _open_database(str(root), model)
+        source = DataSource(root=Path(str(root).split("@")[-1]), con=con, tables=tables)
+        source.horizon = to_utc(horizon) if horizon else _latest_timestamp(source)
+        return source
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     tables = find_tables(root)
-    missing = [t for t in required_tables(model) if t not in tables]
-    if missing:
-        needed = f"the {model} model" if model else "signalscore"
-        raise DataError(
-            f"{root}: required table(s) {', '.join(missing)} not found; {needed} needs them "
-            f"(expected <table>.parquet, <table>.csv or a folder <table>/ of Parquet files)"
-        )
+    _check_required(str(root), tables, model, "expected <table>.parquet, <table>.csv or a folder <table>/ of Parquet")
     con = ibis.duckdb.connect(threads=threads)
     con.raw_sql("SET TimeZone = 'UTC'")
     for name, path in tables.items():

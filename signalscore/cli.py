@@ -103,7 +103,7 @@ def generate_cmd(
 
 @app.command("features")
 def features_cmd(
-    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
     model: ModelOpt,
     out_file: Annotated[Path, typer.Option("--out", help="Parquet or CSV file to write")],
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="snapshot date (repeatable)")] = None,
@@ -144,7 +144,7 @@ def _print_training(result) -> None:
 @app.command("train")
 def train_cmd(
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
     model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
@@ -163,7 +163,7 @@ def train_cmd(
 @app.command("score")
 def score_cmd(
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", help="data folder")],
+    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date (default: the data's horizon)")] = None,
     sink: Annotated[list[str] | None, typer.Option("--sink", help="SQLAlchemy URL (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report, write nothing")] = False,

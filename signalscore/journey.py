@@ -12,7 +12,7 @@ import pandas as pd
 from features.catalog import catalog_hash
 from features.dataset import build_dataset, default_as_ofs, model_features
 from features.generate import generate, write_company
-from features.sources import DataSource, open_data, read_truth, to_utc
+from features.sources import DataSource, is_database_url, open_data, read_truth, to_utc
 from serving.scoring import ScoreResult, score
 from signalscore.config import Settings, flatten
 from signalscore.workspace import REGISTERED_NAME, Workspace
@@ -27,11 +27,11 @@ def run_generate(settings: Settings, out: Path, progress: Progress | None = None
     return company.meta
 
 
-def open_for(settings: Settings, data: Path, model: str | None, horizon: str | None = None) -> DataSource:
+def open_for(settings: Settings, data: Path | str, model: str | None, horizon: str | None = None) -> DataSource:
     return open_data(data, model=model, horizon=horizon, threads=settings.features.threads)
 
 
-def run_features(settings: Settings, data: Path, model: str, as_ofs: list[str] | None) -> pd.DataFrame:
+def run_features(settings: Settings, data: Path | str, model: str, as_ofs: list[str] | None) -> pd.DataFrame:
     source = open_for(settings, data, model)
     dates = [to_utc(d) for d in as_ofs] if as_ofs else default_as_ofs(source, settings.features)
     return build_dataset(source, model, dates, settings.features)
@@ -42,7 +42,7 @@ def label_horizon_days(settings: Settings, model: str) -> int:
     return f.conversion_horizon_days if model == "conversion" else f.renewal_horizon_days
 
 
-def run_train(settings: Settings, ws: Workspace, model: str, data: Path, registered_name: str | None = None,
+def run_train(settings: Settings, ws: Workspace, model: str, data: Path | str, registered_name: str | None = None,
               progress: Progress | None = None) -> TrainResult:
     ws.connect_mlflow()
     note = progress or (lambda _: None)
@@ -57,16 +57,21 @@ def run_train(settings: Settings, ws: Workspace, model: str, data: Path, registe
         dataset, model, catalog, settings.training, label_horizon_days(settings, model),
         registered_name=registered_name or REGISTERED_NAME[model],
         artifact_root=ws.artifacts if ws.uses_local_store() else None,
-        truth=read_truth(data, model), params=flatten(settings),
-        tags={"data": str(data.resolve()), "data_horizon": f"{source.horizon:%Y-%m-%dT%H:%M:%SZ}",
+        truth=None if is_database_url(data) else read_truth(Path(data), model), params=flatten(settings),
+        tags={"data": _where(data), "data_horizon": f"{source.horizon:%Y-%m-%dT%H:%M:%SZ}",
               "catalog_hash": catalog_hash(catalog), "feature_seconds": f"{feature_seconds:.1f}"},
     )
+
+
+def _where(data: Path | str) -> str:
+    """Where the data came from, without credentials."""
+    return str(data).split("@")[-1] if is_database_url(data) else str(Path(data).resolve())
 
 
 @dataclass
 class ScoreRequest:
     model: str
-    data: Path
+    data: Path | str
     as_of: str | None = None
     sinks: tuple[str, ...] = ()
     dry_run: bool = False

@@ -24,12 +24,13 @@ from features.sources import DataSource
 ENTITY_KEY = {"lead": "lead_id", "account": "account_id"}
 ENTITY_TABLE = {"lead": "leads", "account": "accounts"}
 ZERO_WHEN_NO_ROWS = {"count", "sum", "nunique", "open_at_as_of", "prior_outcomes", "decayed"}
-EVENT_KINDS = {"count", "sum", "mean", "nunique", "open_at_as_of", "trend", "decayed", "duration_median", "change"}
+EVENT_KINDS = {"count", "sum", "mean", "open_at_as_of", "trend", "decayed", "duration_median", "change"}
 DERIVED_KINDS = {"ratio", "band"}  # computed from other features of the same snapshot
 LATEST_KINDS = {"days_since", "latest"}  # the newest visible row decides: an as-of join, not a window scan
 CONTRACT_KINDS = {"contract", "contract_days", "days_to_end", "prior_outcomes"}
 ENTITY_KINDS = {"attribute", "keyword_map", "age_days"}
 DAY = 86400.0
+DAY_S = 86400
 LN2 = math.log(2.0)
 
 
@@ -48,16 +49,21 @@ def _where(j: ir.Table, where: dict[str, str | list[str]]) -> ir.BooleanValue:
 
 
 def _since(j: ir.Table, days: int | None, offset_days: int = 0) -> ir.BooleanValue:
-    """Rows in [as_of - offset - days, as_of - offset); the join already guarantees t < as_of."""
-    upper = j.t < j.as_of - ibis.interval(days=offset_days) if offset_days else ibis.literal(True)
-    if days is None:
-        return upper
-    return upper & (j.t >= j.as_of - ibis.interval(days=offset_days + days))
+    """Rows in [as_of - offset - days, as_of - offset), read off the precomputed integer age in seconds.
+
+    Comparing whole-second ages is exact for whole-second as_of values (times are truncated to the second,
+    and `t >= x` equals `floor(t) >= x` for a whole-second x); it avoids time-zone-aware interval
+    arithmetic on every joined row, which dominated the cost.
+    """
+    predicate: ir.BooleanValue = j.age_ > offset_days * DAY if offset_days else ibis.literal(True)
+    if days is not None:
+        predicate &= j.age_ <= (offset_days + days) * DAY
+    return predicate
 
 
 def _drop_right(joined: ir.Table) -> ir.Table:
     """Left joins on key names keep the right side's copies of the keys; only the left ones matter."""
-    return joined.drop(*[c for c in joined.columns if c in ("entity_id_right", "as_of_right")])
+    return joined.drop(*[c for c in joined.columns if c in ("entity_id_right", "as_of_right", "as_of_s_right")])
 
 
 def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
@@ -69,10 +75,8 @@ def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
         return {f.name: j[f.column].sum(where=pred).cast("float64") * f.scale}
     if f.kind == "mean":
         return {f.name: j[f.column].cast("float64").mean(where=pred)}
-    if f.kind == "nunique":
-        return {f.name: j[f.column].nunique(where=pred)}
     if f.kind == "decayed":
-        weight = (-LN2 / f.half_life_days * _days_between(j.as_of, j.t)).exp()
+        weight = (-LN2 / f.half_life_days * j.age_.cast("float64") / DAY).exp()
         return {f.name: weight.sum(where=pred)}
     if f.kind == "duration_median":
         return {f.name: _days_between(j.t, j[f.column]).median(where=pred)}
@@ -100,12 +104,16 @@ def _event_block(source: DataSource, snaps: ir.Table, entity: str, table: str, t
                  feats: list[Feature]) -> ir.Table:
     key = ENTITY_KEY[entity]
     events = source.table(table)
-    events = events.filter(events[key].notnull()).mutate(t=events[time_column])
+    events = events.filter(events[key].notnull()).mutate(t=events[time_column],
+                                                         ts_=events[time_column].epoch_seconds())
     lookback = _lookback_days(feats)
-    condition = [snaps.entity_id == events[key], events.t < snaps.as_of]
+    # Whole seconds on both sides: t < as_of ⇔ floor(t) < as_of for a whole-second as_of, and integer
+    # comparisons avoid time-zone-aware arithmetic on every joined row.
+    condition = [snaps.entity_id == events[key], events.ts_ < snaps.as_of_s]
     if lookback is not None:
-        condition.append(events.t >= snaps.as_of - ibis.interval(days=lookback))
+        condition.append(events.ts_ >= snaps.as_of_s - lookback * DAY_S)
     j = snaps.join(events, condition)
+    j = j.mutate(age_=j.as_of_s - j.ts_)
     aggregates: dict[str, ir.Value] = {}
     for f in feats:
         aggregates.update(_event_aggregates(f, j))
@@ -123,6 +131,28 @@ def _latest_block(source: DataSource, snaps: ir.Table, entity: str, f: Feature) 
     fresh = ibis.literal(True) if f.window_days is None else j.t_ >= j.as_of - ibis.interval(days=f.window_days)
     value = _days_between(j.as_of, j.t_) if f.kind == "days_since" else j.v_
     return j.select("entity_id", "as_of", **{f.name: ibis.ifelse(fresh, value, ibis.null(value.type()))})
+
+
+def _distinct_block(source: DataSource, snaps: ir.Table, entity: str, table_name: str, time_column: str,
+                    column: str, where: dict, feats: list[Feature]) -> ir.Table:
+    """Distinct values per window, counted as values whose latest occurrence falls inside the window.
+
+    An as-of join finds, for every (snapshot, value) pair, the value's latest row before as_of; counting
+    the pairs whose latest row is recent enough gives every window at once, without the costly
+    `count(distinct) filter (...)` over a window join.
+    """
+    key = ENTITY_KEY[entity]
+    table = source.table(table_name)
+    rows = table.filter(table[key].notnull() & table[column].notnull() & _where(table, where))
+    rows = rows.select(key_=rows[key], v_=rows[column].cast("string"), t_=rows[time_column],
+                       ts_=rows[time_column].epoch_seconds())
+    pairs = rows.select("key_", "v_").distinct()
+    probe = snaps.join(pairs, snaps.entity_id == pairs.key_).select("entity_id", "as_of", "as_of_s", pv=pairs.v_)
+    j = probe.asof_join(rows, on=probe.as_of > rows.t_, predicates=[probe.entity_id == rows.key_,
+                                                                    probe.pv == rows.v_])
+    j = j.mutate(age_=j.as_of_s - j.ts_)
+    counts = {f.name: j.t_.count(where=_since(j, f.window_days)) for f in feats}
+    return j.group_by(["entity_id", "as_of"]).aggregate(**counts)
 
 
 def _contract_block(source: DataSource, snaps: ir.Table, feats: list[Feature]) -> ir.Table:
@@ -216,10 +246,12 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
                      catalog: list[Feature] | None = None) -> ir.Table:
     """One Ibis expression with a row per snapshot: entity_id, as_of and the features in catalog order."""
     needed = _dependencies(feats, catalog or feats)
-    snaps = ibis.memtable(snapshots[["entity_id", "as_of"]]).cast({"entity_id": "string",
-                                                                   "as_of": "timestamp('UTC')"})
+    frame = snapshots[["entity_id", "as_of"]].copy()
+    frame["as_of_s"] = (frame["as_of"].astype("datetime64[us, UTC]").astype("int64") // 1_000_000).astype("int64")
+    snaps = ibis.memtable(frame).cast({"entity_id": "string", "as_of": "timestamp('UTC')", "as_of_s": "int64"})
     expr = snaps
     blocks: dict[tuple[str, str], list[Feature]] = defaultdict(list)
+    distinct: dict[tuple, list[Feature]] = defaultdict(list)
     contract_feats: list[Feature] = []
     latest_feats: list[Feature] = []
     entity_feats: list[Feature] = []
@@ -229,6 +261,10 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
         if f.kind in EVENT_KINDS:
             time_column = f.time_column or TABLES[f.source].event_time
             blocks[(f.source, time_column)].append(f)
+        elif f.kind == "nunique":
+            time_column = f.time_column or TABLES[f.source].event_time
+            where = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in f.where.items()))
+            distinct[(f.source, time_column, f.column, where)].append(f)
         elif f.kind in LATEST_KINDS:
             latest_feats.append(f)
         elif f.kind in CONTRACT_KINDS:
@@ -236,6 +272,8 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
         elif f.kind in ENTITY_KINDS:
             entity_feats.append(f)
     parts = [_event_block(source, snaps, entity, t, c, fs) for (t, c), fs in blocks.items()]
+    parts += [_distinct_block(source, snaps, entity, t, c, col, fs[0].where, fs)
+              for (t, c, col, _), fs in distinct.items()]
     parts += [_latest_block(source, snaps, entity, f) for f in latest_feats]
     if contract_feats:
         parts.append(_contract_block(source, snaps, contract_feats))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pandas as pd
@@ -28,13 +29,20 @@ class DataSource:
     con: ibis.BaseBackend
     tables: dict[str, Path] = field(default_factory=dict)
     horizon: pd.Timestamp | None = None
+    horizon_given: bool = False  # from --horizon or _meta.json, not guessed from the latest row
     meta: dict = field(default_factory=dict)
+    overrides: dict[str, ibis.Table] = field(default_factory=dict)
+    validation: Any = None  # the Validation that produced the overrides, when one ran
 
     def has(self, table: str) -> bool:
         return table in self.tables
 
     def table(self, name: str) -> ibis.Table:
-        return self.con.table(name)
+        """The table as the engine should see it: the validated rows once validation has run."""
+        return self.overrides[name] if name in self.overrides else self.con.table(name)
+
+    def replace_tables(self, tables: dict[str, ibis.Table]) -> None:
+        self.overrides.update(tables)
 
     def to_pandas(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         expr = self.table(name)
@@ -108,7 +116,7 @@ def open_data(root: Path | str, model: str | None = None, horizon: str | None = 
     """Open a data folder (or a database URL); a missing required table stops here with one clear message."""
     if is_database_url(root):
         con, tables = _open_database(str(root), model)
-        source = DataSource(root=Path(str(root).split("@")[-1]), con=con, tables=tables)
+        source = DataSource(root=Path(str(root).split("@")[-1]), con=con, tables=tables, horizon_given=bool(horizon))
         source.horizon = to_utc(horizon) if horizon else _latest_timestamp(source)
         return source
     root = Path(root)
@@ -123,6 +131,7 @@ def open_data(root: Path | str, model: str | None = None, horizon: str | None = 
     meta = read_meta(root)
     source = DataSource(root=root, con=con, tables=tables, meta=meta)
     chosen = horizon or meta.get("horizon")
+    source.horizon_given = bool(chosen)
     source.horizon = _to_utc(chosen) if chosen else _latest_timestamp(source)
     return source
 

@@ -1,4 +1,4 @@
-"""Validation at the door (DESIGN §2): every row of every contract table is accepted or rejected, with a reason.
+"""Validation at the door (the data contract): every row of every contract table is accepted or rejected, with a reason.
 
 The checks are Ibis expressions, so they run where the data is (DuckDB over the data folder today): a table is
 read in one pass that computes every rule at once, only the rejected rows are materialised (a small temp table
@@ -84,12 +84,13 @@ class Validation:
             lines.append("no problems found")
         for p in self.problems:
             where = f"{p.table}.{p.column}" if p.column else p.table
-            shown = "; ".join(_example_text(p, e) for e in p.examples)
+            shown = "; ".join(example_text(p, e) for e in p.examples)
             lines.append(f"{where}: {p.rows:,} row(s) rejected, {p.reason}" + (f" (e.g. {shown})" if shown else ""))
         return "\n".join(lines)
 
 
-def _example_text(problem: Problem, example: dict) -> str:
+def example_text(problem: Problem, example: dict) -> str:
+    """The identifying fields of an example row (keys, parent, the column at fault)."""
     spec = TABLES[problem.table]
     keys = [c for c in (spec.key, spec.parent[0] if spec.parent else None, problem.column) if c]
     keys = list(dict.fromkeys(k for k in keys if k in example))
@@ -266,7 +267,7 @@ def _check_contract(source: DataSource, model: str | None) -> None:
 
 
 def validate(source: DataSource, horizon: pd.Timestamp | str | None = None, model: str | None = None) -> Validation:
-    """Check every present contract table against DESIGN §2 and split it into accepted and rejected rows.
+    """Check every present contract table against the data contract and split it into accepted and rejected rows.
 
     `horizon` is the extraction moment: the caller's (e.g. `--horizon`), else `_meta.json`'s. Without either the
     horizon rule is skipped: a horizon inferred from the latest time found cannot reject anything honestly (the

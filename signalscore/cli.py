@@ -1,7 +1,7 @@
 """`signalscore`: one command per step of the journey.
 
-Exit codes: 0 success; 1 unexpected failure; 2 bad input (data, configuration or options) with a message
-that names what to fix.
+Exit codes: 0 success; 1 unexpected failure; 2 bad input (a missing table or column, a bad configuration
+or option) with a message that names what to fix; 3 (`validate` only) rows were rejected.
 """
 
 from __future__ import annotations
@@ -101,6 +101,42 @@ def generate_cmd(
         out.print(f"wrote {out_dir} in {time.perf_counter() - started:.1f} s: {rows}")
 
 
+@app.command("validate")
+def validate_cmd(
+    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="check only what this model needs")] = None,
+    horizon: Annotated[str | None, typer.Option("--horizon", help="extraction moment (default: _meta.json)")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Check the data against the contract; rejected rows go to the workspace's rejected/ with a reason."""
+    if model is not None:
+        _check_model(model)
+    with _plain_errors():
+        from features.validate import example_text
+        from signalscore.journey import open_for
+
+        ws = Workspace(workspace)
+        source = open_for(_settings(config, overrides), data, model, horizon, ws=ws)
+        checked = source.validation
+        table = Table(title=f"{data}: the data contract")
+        for column in ("table", "input", "accepted", "rejected"):
+            table.add_column(column, justify="left" if column == "table" else "right")
+        for name, c in checked.counts.items():
+            table.add_row(name, f"{c['input']:,}", f"{c['accepted']:,}", f"{c['rejected']:,}")
+        out.print(table)
+        for problem in checked.problems:
+            where = f"{problem.table}.{problem.column}" if problem.column else problem.table
+            out.print(f"[yellow]{where}[/]: {problem.rows:,} rows rejected — {problem.reason}")
+            for example in problem.examples[:2]:
+                out.print(f"    e.g. {example_text(problem, example)}")
+        if checked.problems:
+            out.print(f"rejected rows with their reason: {ws.rejected}/<table>.parquet")
+            raise typer.Exit(3)
+        out.print("[green]every row passes the contract[/]")
+
+
 @app.command("features")
 def features_cmd(
     data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
@@ -125,6 +161,18 @@ def features_cmd(
         labelled = int(frame["label"].notna().sum())
         n_features = frame.shape[1] - 3
         out.print(f"wrote {len(frame):,} snapshots ({labelled:,} labelled) × {n_features} features to {out_file}")
+
+
+def _report_validation(validation) -> None:
+    """The run log of the door: how many rows each table brought, kept and rejected, and why."""
+    rejected = sum(c["rejected"] for c in validation.counts.values())
+    if rejected == 0:
+        console.print(f"[green]data checked:[/] {len(validation.counts)} tables, nothing rejected")
+        return
+    console.print(f"[yellow]data checked:[/] {rejected:,} rows rejected (kept aside in the workspace's rejected/)")
+    for problem in validation.problems:
+        where = f"{problem.table}.{problem.column}" if problem.column else problem.table
+        console.print(f"  {where}: {problem.rows:,} rows — {problem.reason}")
 
 
 def _print_training(result) -> None:
@@ -156,7 +204,8 @@ def train_cmd(
         from signalscore.journey import run_train
 
         with _steps(2) as step:
-            result = run_train(_settings(config, overrides), Workspace(workspace), model, data, model_name, step)
+            result = run_train(_settings(config, overrides), Workspace(workspace), model, data, model_name, step,
+                               _report_validation)
         _print_training(result)
 
 
@@ -178,7 +227,7 @@ def score_cmd(
         from signalscore.journey import ScoreRequest, run_score
 
         request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name)
-        result = run_score(_settings(config, overrides), Workspace(workspace), request)
+        result = run_score(_settings(config, overrides), Workspace(workspace), request, _report_validation)
         bands = result.table["band"].value_counts().to_dict()
         out.print(f"{model} version {result.version} scored {len(result.table):,} entities at "
                   f"{result.as_of:%Y-%m-%d}; bands {json.dumps(bands)}")

@@ -13,12 +13,14 @@ from features.catalog import catalog_hash
 from features.dataset import build_dataset, default_as_ofs, model_features
 from features.generate import generate, write_company
 from features.sources import DataSource, is_database_url, open_data, read_truth, to_utc
+from features.validate import Validation, validate, write_rejected
 from serving.scoring import ScoreResult, score
 from signalscore.config import Settings, flatten
 from signalscore.workspace import REGISTERED_NAME, Workspace
 from training.pipeline import TrainResult, train_model
 
 Progress = Callable[[str], None]
+Report = Callable[[Validation], None]
 
 
 def run_generate(settings: Settings, out: Path, progress: Progress | None = None) -> dict:
@@ -27,12 +29,28 @@ def run_generate(settings: Settings, out: Path, progress: Progress | None = None
     return company.meta
 
 
-def open_for(settings: Settings, data: Path | str, model: str | None, horizon: str | None = None) -> DataSource:
-    return open_data(data, model=model, horizon=horizon, threads=settings.features.threads)
+def open_for(settings: Settings, data: Path | str, model: str | None, horizon: str | None = None,
+             ws: Workspace | None = None, report: Report | None = None) -> DataSource:
+    """Open the data and validate it at the door: later steps only ever see the accepted rows.
+
+    Rejected rows go to the workspace's `rejected/<table>.parquet` with their reason; the report callback
+    (the CLI prints it) says what was rejected and why.
+    """
+    source = open_data(data, model=model, horizon=horizon, threads=settings.features.threads)
+    checked = validate(source, horizon=source.horizon if source.horizon_given else None, model=model)
+    if ws is not None:
+        ws.create()
+        write_rejected(checked, ws.rejected)
+    if report is not None:
+        report(checked)
+    source.replace_tables(checked.accepted)
+    source.validation = checked
+    return source
 
 
-def run_features(settings: Settings, data: Path | str, model: str, as_ofs: list[str] | None) -> pd.DataFrame:
-    source = open_for(settings, data, model)
+def run_features(settings: Settings, data: Path | str, model: str, as_ofs: list[str] | None,
+                 ws: Workspace | None = None, report: Report | None = None) -> pd.DataFrame:
+    source = open_for(settings, data, model, ws=ws, report=report)
     dates = [to_utc(d) for d in as_ofs] if as_ofs else default_as_ofs(source, settings.features)
     return build_dataset(source, model, dates, settings.features)
 
@@ -43,10 +61,11 @@ def label_horizon_days(settings: Settings, model: str) -> int:
 
 
 def run_train(settings: Settings, ws: Workspace, model: str, data: Path | str, registered_name: str | None = None,
-              progress: Progress | None = None) -> TrainResult:
+              progress: Progress | None = None, report: Report | None = None) -> TrainResult:
     ws.connect_mlflow()
     note = progress or (lambda _: None)
-    source = open_for(settings, data, model)
+    source = open_for(settings, data, model, ws=ws, report=report)
+    rejected = sum(c["rejected"] for c in source.validation.counts.values())
     note(f"{model}: building the training set")
     started = time.perf_counter()
     dataset = build_dataset(source, model, default_as_ofs(source, settings.features), settings.features)
@@ -59,7 +78,8 @@ def run_train(settings: Settings, ws: Workspace, model: str, data: Path | str, r
         artifact_root=ws.artifacts if ws.uses_local_store() else None,
         truth=None if is_database_url(data) else read_truth(Path(data), model), params=flatten(settings),
         tags={"data": _where(data), "data_horizon": f"{source.horizon:%Y-%m-%dT%H:%M:%SZ}",
-              "catalog_hash": catalog_hash(catalog), "feature_seconds": f"{feature_seconds:.1f}"},
+              "catalog_hash": catalog_hash(catalog), "feature_seconds": f"{feature_seconds:.1f}",
+              "rows_rejected": str(rejected)},
     )
 
 
@@ -78,9 +98,9 @@ class ScoreRequest:
     registered_name: str | None = None
 
 
-def run_score(settings: Settings, ws: Workspace, request: ScoreRequest) -> ScoreResult:
+def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: Report | None = None) -> ScoreResult:
     ws.connect_mlflow()
-    source = open_for(settings, request.data, request.model)
+    source = open_for(settings, request.data, request.model, ws=None if request.dry_run else ws, report=report)
     as_of = to_utc(request.as_of) if request.as_of else source.horizon
     return score(source, request.model, as_of, request.registered_name or REGISTERED_NAME[request.model],
                  ws.scores(request.model), settings.features, settings.serving, request.sinks, request.dry_run)

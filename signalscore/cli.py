@@ -80,6 +80,7 @@ def generate_cmd(
     leads: Annotated[int | None, typer.Option(help="leads over the whole period")] = None,
     months: Annotated[int | None, typer.Option(help="months of history")] = None,
     end: Annotated[str | None, typer.Option(help="horizon date (fixed default, never today)")] = None,
+    dirty: Annotated[bool, typer.Option("--dirty", help="add a small share of realistic defects")] = False,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
@@ -89,7 +90,7 @@ def generate_cmd(
         settings = _settings(config, overrides)
         g = settings.features.generate
         for key, value in (("seed", seed), ("accounts", accounts), ("leads", leads), ("months", months),
-                           ("end", end)):
+                           ("end", end), ("dirty", dirty or None)):
             if value is not None:
                 setattr(g, key, value)
         from signalscore.journey import run_generate

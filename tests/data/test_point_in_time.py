@@ -7,11 +7,15 @@ feature values on both prove that nothing later leaked in, whatever the feature'
 from __future__ import annotations
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from cut import cut_at
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from features.config import FeaturesConfig
 from features.contract import ENTITY_OF_MODEL, MODELS
@@ -29,26 +33,32 @@ def _write(tables: dict[str, pd.DataFrame], root, meta: str) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_features_equal_on_data_cut_at_as_of(small_company, tmp_path, model):
+def test_features_equal_on_data_cut_at_as_of(small_company, model):
+    """A property over as_of dates (any day, any time of day): full data and data cut at as_of agree."""
     full = open_data(small_company)
-    dates = month_starts(pd.Timestamp(full.meta["start"]), full.horizon)
-    rng = np.random.default_rng(3)
-    chosen = sorted(rng.choice(len(dates) - 2, size=4, replace=False) + 1)
     tables = {name: pd.read_parquet(path) for name, path in full.tables.items()}
     meta = (small_company / "_meta.json").read_text()
+    start = pd.Timestamp(full.meta["start"])
+    days = (full.horizon - start).days
     cfg = FeaturesConfig()
-    for i in chosen:
-        as_of = dates[i]
+
+    @settings(max_examples=4, deadline=None, derandomize=True)
+    @given(day=st.integers(min_value=60, max_value=days - 1), second=st.integers(0, 86399))
+    def check(day: int, second: int) -> None:
+        as_of = start + pd.Timedelta(days=day, seconds=second)
         on_full = build_dataset(full, model, [as_of], cfg).drop(columns="label")
-        assert len(on_full) > 20
+        assume(len(on_full) > 20)
         later_rows = sum(int((t[_time(n)] >= as_of).sum()) for n, t in tables.items())
         assert later_rows > 0  # the full data really does hold the future
-        root = tmp_path / f"{model}-{as_of:%Y%m%d}"
-        _write(cut_at(tables, as_of), root, meta)
-        on_cut = build_features(open_data(root), on_full[["entity_id", "as_of"]], ENTITY_OF_MODEL[model],
-                                model_features(model))
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "cut"
+            _write(cut_at(tables, as_of), root, meta)
+            on_cut = build_features(open_data(root), on_full[["entity_id", "as_of"]], ENTITY_OF_MODEL[model],
+                                    model_features(model))
         pd.testing.assert_frame_equal(on_full.reset_index(drop=True), on_cut.reset_index(drop=True),
                                       check_dtype=False, check_exact=False, rtol=1e-12)
+
+    check()
 
 
 def _time(name: str) -> str:

@@ -144,6 +144,7 @@ def features_cmd(
     model: ModelOpt,
     out_file: Annotated[Path, typer.Option("--out", help="Parquet or CSV file to write")],
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="snapshot date (repeatable)")] = None,
+    feature: Annotated[list[str] | None, typer.Option("--feature", help="only these features (repeatable)")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
@@ -153,7 +154,8 @@ def features_cmd(
     with _plain_errors():
         from signalscore.journey import run_features
 
-        frame = run_features(_settings(config, overrides), data, model, as_of)
+        frame = run_features(_settings(config, overrides), data, model, as_of, Workspace(workspace),
+                             _report_validation, feature)
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if out_file.suffix == ".csv":
             frame.to_csv(out_file, index=False)

@@ -12,7 +12,7 @@ import pandas as pd
 from features.catalog import catalog_hash
 from features.dataset import build_dataset, default_as_ofs, model_features
 from features.generate import generate, write_company
-from features.sources import DataSource, is_database_url, open_data, read_truth, to_utc
+from features.sources import DataError, DataSource, is_database_url, open_data, read_truth, to_utc
 from features.validate import Validation, validate, write_rejected
 from serving.scoring import ScoreResult, score
 from signalscore.config import Settings, flatten
@@ -49,10 +49,14 @@ def open_for(settings: Settings, data: Path | str, model: str | None, horizon: s
 
 
 def run_features(settings: Settings, data: Path | str, model: str, as_ofs: list[str] | None,
-                 ws: Workspace | None = None, report: Report | None = None) -> pd.DataFrame:
+                 ws: Workspace | None = None, report: Report | None = None,
+                 names: list[str] | None = None) -> pd.DataFrame:
     source = open_for(settings, data, model, ws=ws, report=report)
     dates = [to_utc(d) for d in as_ofs] if as_ofs else default_as_ofs(source, settings.features)
-    return build_dataset(source, model, dates, settings.features)
+    try:
+        return build_dataset(source, model, dates, settings.features, names=names or None)
+    except KeyError as error:
+        raise DataError(f"--feature: {error.args[0]} (see docs/features.md)") from None
 
 
 def label_horizon_days(settings: Settings, model: str) -> int:

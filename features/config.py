@@ -31,4 +31,5 @@ class FeaturesConfig(_Section):
     as_of_frequency: str = Field("MS", description="pandas offset alias of the training snapshots")
     backend: str = Field("duckdb", description="ibis backend that computes the features")
     threads: int = Field(1, ge=1, description="threads the engine may use")
+    memory_limit: str = Field("3GB", description="DuckDB memory cap; larger joins spill to disk instead")
     generate: GenerateConfig = GenerateConfig()

@@ -112,7 +112,8 @@ def _open_database(url: str, model: str | None) -> tuple[ibis.BaseBackend, dict[
     return con, tables
 
 
-def open_data(root: Path | str, model: str | None = None, horizon: str | None = None, threads: int = 1) -> DataSource:
+def open_data(root: Path | str, model: str | None = None, horizon: str | None = None, threads: int = 1,
+              memory_limit: str = "3GB") -> DataSource:
     """Open a data folder (or a database URL); a missing required table stops here with one clear message."""
     if is_database_url(root):
         con, tables = _open_database(str(root), model)
@@ -124,7 +125,7 @@ def open_data(root: Path | str, model: str | None = None, horizon: str | None = 
         raise DataError(f"data folder {root} does not exist")
     tables = find_tables(root)
     _check_required(str(root), tables, model, "expected <table>.parquet, <table>.csv or a folder <table>/ of Parquet")
-    con = ibis.duckdb.connect(threads=threads)
+    con = ibis.duckdb.connect(threads=threads, memory_limit=memory_limit, preserve_insertion_order=False)
     con.raw_sql("SET TimeZone = 'UTC'")
     for name, path in tables.items():
         _register(con, name, path)

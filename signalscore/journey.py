@@ -36,7 +36,8 @@ def open_for(settings: Settings, data: Path | str, model: str | None, horizon: s
     Rejected rows go to the workspace's `rejected/<table>.parquet` with their reason; the report callback
     (the CLI prints it) says what was rejected and why.
     """
-    source = open_data(data, model=model, horizon=horizon, threads=settings.features.threads)
+    source = open_data(data, model=model, horizon=horizon, threads=settings.features.threads,
+                       memory_limit=settings.features.memory_limit)
     checked = validate(source, horizon=source.horizon if source.horizon_given else None, model=model)
     if ws is not None:
         ws.create()

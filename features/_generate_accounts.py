@@ -8,6 +8,7 @@ Gauss–Hermite quadrature evaluates to ~1e-12.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -339,8 +340,17 @@ def alive_pairs(grid: Grid, accts: AccountSim) -> Pairs:
 def product_events(rng: np.random.Generator, grid: Grid, accts: AccountSim, chunk: int = 32) -> dict[str, np.ndarray]:
     """Logins and feature events per user; active users / seats and breadth of features track health.
 
-    Users have heavy-tailed (lognormal) activity weights, so a few power users carry most events.
+    Users have heavy-tailed (lognormal) activity weights, so a few power users carry most events. All in one
+    block: the default-size company; `product_logins` + `product_event_block` per slice stream larger ones.
     """
+    day, user = product_logins(rng, grid, accts, chunk)
+    return product_event_block(rng, grid, accts, day, user)
+
+
+def product_logins(
+    rng: np.random.Generator, grid: Grid, accts: AccountSim, chunk: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """The active (day, user) pairs, one login each, ordered by day: the compact first half of product_events."""
     n_users = int(accts.pool_size.sum())
     acc_of_user = np.repeat(np.arange(len(accts.pool_size)), accts.pool_size)
     w = rng.lognormal(-0.5 * 0.9**2, 0.9, n_users)
@@ -359,8 +369,27 @@ def product_events(rng: np.random.Generator, grid: Grid, accts: AccountSim, chun
         di, ui = np.nonzero((rng.random(p.shape) < p) & alive)
         days_parts.append(di + d0)
         user_parts.append(users[ui])
-    day = np.concatenate(days_parts)
-    user = np.concatenate(user_parts)
+    return np.concatenate(days_parts), np.concatenate(user_parts)
+
+
+def login_slices(day: np.ndarray, max_logins: int) -> list[slice]:
+    """Cut the day-ordered logins into slices of about max_logins that never split a day.
+
+    Events of a day stay inside that day, so slices sorted one by one are sorted as a whole.
+    """
+    m = len(day)
+    if m <= max_logins:
+        return [slice(0, m)]
+    cuts = np.unique(np.searchsorted(day, day[np.arange(max_logins, m, max_logins)], side="left"))
+    bounds = [0, *[int(c) for c in cuts if 0 < c < m], m]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def product_event_block(
+    rng: np.random.Generator, grid: Grid, accts: AccountSim, day: np.ndarray, user: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Login times, sessions and the feature events of the given logins (a day-aligned slice, or all of them)."""
+    acc_of_user = np.repeat(np.arange(len(accts.pool_size)), accts.pool_size)
     acc = acc_of_user[user]
     h = accts.health[day, acc]
     m = len(day)

@@ -11,7 +11,7 @@ The model and its formulas are documented in docs/generator.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,13 +29,33 @@ from features.contract import TABLES
 TRUTH_DIR = "_truth"
 TRUTH_FILE = "p_true.parquet"
 META_FILE = "_meta.json"
+# Above this many logins (about 19M product events) product_events is not held in memory: it is rendered in
+# day-aligned slices of PART_LOGINS logins (about 2.4M events each) straight into `product_events/part-*.parquet`.
+STREAM_LOGINS = 4_000_000
+PART_LOGINS = 500_000
+
+Parts = Callable[[], Iterator[pd.DataFrame]]
 
 
 @dataclass
 class Company:
-    tables: dict[str, pd.DataFrame]  # every table of features.contract.TABLES, columns in contract order
+    """The generated company. Every table of features.contract.TABLES is in exactly one of `tables` (in memory)
+    or `streamed` (too large to hold: a callable that renders it, deterministically, as a sequence of frames
+    each time it is called; `write_company` writes it as a folder of Parquet parts). At the default size
+    `streamed` is empty. `meta["rows"]` of a streamed table is None until `write_company` has counted it.
+    """
+
+    tables: dict[str, pd.DataFrame]  # columns in contract order
     truth: pd.DataFrame  # entity_id, as_of, model, p_true
     meta: dict = field(default_factory=dict)  # goes to _meta.json
+    streamed: dict[str, Parts] = field(default_factory=dict)
+
+    def table_parts(self, name: str) -> Iterator[pd.DataFrame]:
+        """A table as frames, whichever way it is held."""
+        if name in self.tables:
+            yield self.tables[name]
+        else:
+            yield from self.streamed[name]()
 
 
 def _version() -> str:
@@ -113,7 +133,10 @@ def generate(cfg: GenerateConfig, progress: Callable[[str], None] | None = None)
     amkt = ga.account_marketing(rng[8], grid, pairs)
 
     step("product_events")
-    prod = ga.product_events(rng[3], grid, accts)
+    login_day, login_user = ga.product_logins(rng[3], grid, accts)
+    stream_product = len(login_day) > STREAM_LOGINS
+    if not stream_product:  # the whole table at once: the default size, byte for byte as it always was
+        prod = ga.product_event_block(rng[3], grid, accts, login_day, login_user)
 
     step("support")
     tick = ga.tickets(rng[4], grid, accts, pairs)
@@ -189,18 +212,16 @@ def generate(cfg: GenerateConfig, progress: Callable[[str], None] | None = None)
     )
     n_users = int(accts.pool_size.sum())
     user_ids = id_labels("U", n_users, 7)
-    # One login per active user-day and each feature at most once per user-day: unique by construction.
-    r = _event_rows(prod["t"], dedupe=False)
-    tables["product_events"] = _frame(
-        "product_events",
-        {
-            "account_id": str_col(prod["acc"][r], account_ids),
-            "user_id": str_col(prod["user"][r], user_ids),
-            "occurred_at": ts_col(prod["t"][r]),
-            "event": str_col(prod["event"][r], ga.PRODUCT_EVENTS),
-            "duration_s": _float(prod["duration"][r]),
-        },
-    )
+    streamed: dict[str, Parts] = {}
+    if stream_product:
+        streamed["product_events"] = _product_parts(
+            rng[3].bit_generator.state, grid, accts, login_day.astype(np.int32), login_user.astype(np.int32),
+            account_ids, user_ids,
+        )  # fmt: skip
+        del login_day, login_user
+    else:
+        tables["product_events"] = _product_frame(prod, account_ids, user_ids)
+        del prod
     t_order = np.argsort(tick["opened"], kind="stable")
     tick = {k: v[t_order] for k, v in tick.items()}
     tables["tickets"] = _frame(
@@ -267,7 +288,15 @@ def generate(cfg: GenerateConfig, progress: Callable[[str], None] | None = None)
 
     if cfg.dirty:
         step("dirty")
-        defects = inject_defects(tables, np.random.default_rng([cfg.seed, 1]), grid.horizon_us)
+        if streamed:  # defects copy rows of the first part and go to one extra part at the end
+            sample = {name: next(iter(parts())) for name, parts in streamed.items()}
+            dirty = {name: tables[name] if name in tables else sample[name] for name in TABLES}
+            defects = inject_defects(dirty, np.random.default_rng([cfg.seed, 1]), grid.horizon_us)
+            for name, parts in list(streamed.items()):
+                streamed[name] = _with_tail(parts, dirty[name].iloc[len(sample[name]) :].reset_index(drop=True))
+            tables.update({name: dirty[name] for name in tables})
+        else:
+            defects = inject_defects(tables, np.random.default_rng([cfg.seed, 1]), grid.horizon_us)
     else:
         defects = None
 
@@ -276,19 +305,83 @@ def generate(cfg: GenerateConfig, progress: Callable[[str], None] | None = None)
         "start": pd.Timestamp(grid.start_us * 1000, tz="UTC").isoformat(),
         "seed": cfg.seed,
         "config": cfg.model_dump(mode="json"),
-        "rows": {name: len(df) for name, df in tables.items()},
+        "rows": {name: len(tables[name]) if name in tables else None for name in TABLES},
         "generator": f"signalscore {_version()}",
     }
     if defects is not None:
         meta["defects"] = defects
-    return Company(tables=tables, truth=truth, meta=meta)
+    return Company(tables=tables, truth=truth, meta=meta, streamed=streamed)
+
+
+def _product_frame(prod: dict[str, np.ndarray], account_ids: np.ndarray, user_ids: np.ndarray) -> pd.DataFrame:
+    # One login per active user-day and each feature at most once per user-day: unique by construction.
+    r = _event_rows(prod["t"], dedupe=False)
+    return _frame(
+        "product_events",
+        {
+            "account_id": str_col(prod["acc"][r], account_ids),
+            "user_id": str_col(prod["user"][r], user_ids),
+            "occurred_at": ts_col(prod["t"][r]),
+            "event": str_col(prod["event"][r], ga.PRODUCT_EVENTS),
+            "duration_s": _float(prod["duration"][r]),
+        },
+    )
+
+
+def _product_parts(
+    state: dict,
+    grid: Grid,
+    accts: ga.AccountSim,
+    day: np.ndarray,
+    user: np.ndarray,
+    account_ids: np.ndarray,
+    user_ids: np.ndarray,
+) -> Parts:
+    """product_events in day-aligned slices; every call replays the same random stream, so parts are repeatable."""
+
+    def parts() -> Iterator[pd.DataFrame]:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = state
+        for sl in ga.login_slices(day, PART_LOGINS):
+            yield _product_frame(ga.product_event_block(rng, grid, accts, day[sl], user[sl]), account_ids, user_ids)
+
+    return parts
+
+
+def _with_tail(parts: Parts, tail: pd.DataFrame) -> Parts:
+    def with_tail() -> Iterator[pd.DataFrame]:
+        yield from parts()
+        yield tail
+
+    return with_tail
 
 
 def write_company(company: Company, out: Path) -> None:
-    """Write the data folder: one Parquet file per table, `_meta.json` and `_truth/p_true.parquet`."""
+    """Write the data folder: one Parquet file per in-memory table, a folder `<table>/part-NNNNN.parquet` per
+    streamed one, `_meta.json` (with the row counts of streamed tables filled in) and `_truth/p_true.parquet`.
+    """
     out = Path(out)
     (out / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
     for name, df in company.tables.items():
+        _clear_folder(out / name)
         df.to_parquet(out / f"{name}.parquet", index=False)
+    for name, parts in company.streamed.items():
+        (out / f"{name}.parquet").unlink(missing_ok=True)  # a table is a file or a folder, never both
+        _clear_folder(out / name)
+        (out / name).mkdir()
+        rows = 0
+        for i, df in enumerate(parts()):
+            df.to_parquet(out / name / f"part-{i:05d}.parquet", index=False)
+            rows += len(df)
+        company.meta.setdefault("rows", {})[name] = rows
     company.truth.to_parquet(out / TRUTH_DIR / TRUTH_FILE, index=False)
     (out / META_FILE).write_text(json.dumps(company.meta, indent=2) + "\n")
+
+
+def _clear_folder(folder: Path) -> None:
+    """Remove the part files a previous, larger run left (only those, then the folder if it is empty)."""
+    if folder.is_dir():
+        for part in folder.glob("part-*.parquet"):
+            part.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()

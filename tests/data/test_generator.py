@@ -380,3 +380,31 @@ def test_documented_targets_at_default_size(tmp_path: Path) -> None:
         assert (ho["label"] == 1).sum() >= 150 and (ho["label"] == 0).sum() >= 150, model
         z = calibration_z(lab[lab["model"] == model])
         assert max(abs(x) for x in z) < 4, (model, z)
+
+
+def test_a_large_product_events_table_streams_to_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above STREAM_LOGINS the table is rendered in day-aligned parts, repeatably, and written as a folder."""
+    import features.generate as fg
+    from features.sources import open_data
+
+    monkeypatch.setattr(fg, "STREAM_LOGINS", 1_000)
+    monkeypatch.setattr(fg, "PART_LOGINS", 20_000)
+    company = generate(SMALL)
+    assert "product_events" not in company.tables and "product_events" in company.streamed
+    assert company.meta["rows"]["product_events"] is None
+    parts = list(company.table_parts("product_events"))
+    assert len(parts) > 2
+    again = pd.concat(company.streamed["product_events"](), ignore_index=True)
+    events = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(events, again, check_exact=True)
+    assert list(events.columns) == TABLES["product_events"].column_names
+    assert events["account_id"].dtype == "str" and str(events["occurred_at"].dtype) == "datetime64[us, UTC]"
+    assert events["occurred_at"].is_monotonic_increasing
+    assert not events.duplicated().any()
+    write_company(company, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "product_events").iterdir())[0] == "part-00000.parquet"
+    assert not (tmp_path / "product_events.parquet").exists()
+    meta = json.loads((tmp_path / "_meta.json").read_text())
+    assert meta["rows"]["product_events"] == len(events) == company.meta["rows"]["product_events"]
+    source = open_data(tmp_path)
+    assert source.table("product_events").count().to_pandas() == len(events)

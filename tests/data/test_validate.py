@@ -1,4 +1,4 @@
-"""Validation at the door (the data contract): every injected defect is caught exactly once, clean data passes untouched,
+"""Validation at the door: every injected defect is caught exactly once, clean data passes untouched,
 and each rule, the parent cascade, type casts and the contract errors behave as docs/data-contract.md says."""
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ class Feature:
     unit: str
     template: str  # a sentence with {value}, e.g. "{value:.0f} logins in the last 30 days"
     window: str = "all"
+    offset: str | None = None  # shift the window back: "30d" with window "30d" is the 30 days before the last 30
     column: str | None = None
     where: dict[str, str | list[str]] = field(default_factory=dict)  # column == value (or in list); key! negates
     time_column: str | None = None  # the time that decides visibility, when not the table's event time
@@ -71,6 +72,10 @@ class Feature:
     @property
     def window_days(self) -> int | None:
         return WINDOW_DAYS[self.window]
+
+    @property
+    def offset_days(self) -> int:
+        return WINDOW_DAYS[self.offset] or 0 if self.offset else 0
 
 
 ENGAGED = ["email_open", "email_click", "content_download", "web_visit", "pricing_page_visit", "webinar_attended",
@@ -184,6 +189,9 @@ def _product_usage() -> list[Feature]:
                 description="Logins in the last 30 days", template="{value:.0f} logins in the last 30 days"),
         Feature("logins_90d", **usage, kind="count", window="90d", where={"event": "login"}, unit="logins",
                 description="Logins in the last 90 days", template="{value:.0f} logins in the last 90 days"),
+        Feature("logins_prev_30d", **usage, kind="count", window="30d", offset="30d", where={"event": "login"},
+                unit="logins", description="Logins in the 30 days before the last 30",
+                template="{value:.0f} logins in the 30 days before that"),
         Feature("login_trend", **usage, kind="trend", window="30d", where={"event": "login"}, unit="ratio",
                 description="Logins in the last 30 days ÷ logins in the 30 days before",
                 template="Logins at {value:.0%} of the 30 days before",
@@ -191,6 +199,9 @@ def _product_usage() -> list[Feature]:
         Feature("logins_per_seat_30d", **ratio, numerator="logins_30d", denominator="seats",
                 unit="logins per seat", description="Logins in the last 30 days per seat under contract",
                 template="{value:.1f} logins per seat in the last 30 days"),
+        Feature("events_30d", **usage, kind="count", window="30d", unit="events",
+                description="Product events of any kind in the last 30 days",
+                template="{value:.0f} product events in the last 30 days"),
         Feature("active_users_30d", **usage, kind="nunique", window="30d", column="user_id", unit="users",
                 description="Distinct users active in the last 30 days",
                 template="{value:.0f} active users in the last 30 days"),
@@ -223,6 +234,9 @@ def _product_usage() -> list[Feature]:
         Feature("minutes_per_session_30d", **ratio, numerator="session_minutes_30d", denominator="logins_30d",
                 unit="minutes", description="Mean session length in the last 30 days",
                 template="Sessions of {value:.0f} minutes on average in the last 30 days"),
+        Feature("days_since_last_event", **usage, kind="days_since", unit="days",
+                description="Days since the last product event of any kind",
+                template="Last seen in the product {value:.0f} days ago", missing="Never seen in the product"),
         Feature("days_since_last_login", **usage, kind="days_since", where={"event": "login"},
                 unit="days", description="Days since the last login",
                 template="Last login {value:.0f} days ago", missing="No login yet"),

@@ -26,7 +26,7 @@ def _how(f: Feature) -> str:
         )
         parts.append(f"where {conditions}")
     if f.window != "all":
-        parts.append(f"over {f.window}")
+        parts.append(f"over {f.window}" + (f", {f.offset} back" if f.offset else ""))
     if f.time_column:
         parts.append(f"by `{f.time_column}`")
     if f.numerator:

@@ -68,7 +68,7 @@ def _drop_right(joined: ir.Table) -> ir.Table:
 
 def _event_aggregates(f: Feature, j: ir.Table) -> dict[str, ir.Value]:
     """The aggregate(s) one feature needs; trends need two (this window and the one before)."""
-    pred = _where(j, f.where) & _since(j, f.window_days)
+    pred = _where(j, f.where) & _since(j, f.window_days, f.offset_days)
     if f.kind == "count":
         return {f.name: j.t.count(where=pred)}
     if f.kind == "sum":
@@ -96,7 +96,7 @@ def _lookback_days(feats: list[Feature]) -> int | None:
     for f in feats:
         if f.window_days is None:
             return None
-        days.append(f.window_days * (2 if f.kind in ("trend", "change") else 1))
+        days.append(f.window_days * (2 if f.kind in ("trend", "change") else 1) + f.offset_days)
     return max(days)
 
 
@@ -247,7 +247,11 @@ def compile_features(source: DataSource, snapshots: pd.DataFrame, entity: str, f
     """One Ibis expression with a row per snapshot: entity_id, as_of and the features in catalog order."""
     needed = _dependencies(feats, catalog or feats)
     frame = snapshots[["entity_id", "as_of"]].copy()
-    frame["as_of_s"] = (frame["as_of"].astype("datetime64[us, UTC]").astype("int64") // 1_000_000).astype("int64")
+    micros = frame["as_of"].astype("datetime64[us, UTC]").astype("int64")
+    if (micros % 1_000_000 != 0).any():
+        # Windows compare whole-second ages; a fractional as_of would widen them by up to a second.
+        raise ValueError("as_of must fall on a whole second (e.g. a date or 2025-06-01T12:00:00)")
+    frame["as_of_s"] = (micros // 1_000_000).astype("int64")
     snaps = ibis.memtable(frame).cast({"entity_id": "string", "as_of": "timestamp('UTC')", "as_of_s": "int64"})
     expr = snaps
     blocks: dict[tuple[str, str], list[Feature]] = defaultdict(list)

@@ -143,8 +143,8 @@ def _to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
 
 
 def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    """Parse a date or timestamp as UTC (naive values are taken to be UTC already)."""
-    return _to_utc(value)
+    """Parse a date or timestamp as UTC (naive values are taken to be UTC already), to the whole second."""
+    return _to_utc(value).floor("s")
 
 
 def read_truth(root: Path, model: str) -> pd.DataFrame | None:

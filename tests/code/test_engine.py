@@ -103,3 +103,19 @@ def test_a_subset_of_the_catalog_builds_with_its_dependencies(tiny_data):
     frame = build_dataset(source, "renewal", [ts("2025-04-01")], FeaturesConfig(), names=["active_users_per_seat"])
     assert list(frame.columns) == ["entity_id", "as_of", "active_users_per_seat", "label"]
     assert frame.active_users_per_seat.iloc[0] == pytest.approx(2 / 12)
+
+
+def test_a_fractional_as_of_is_refused_rather_than_rounded_silently(tiny_data):
+    from features.catalog import features_for
+    from features.engine import build_features
+
+    snaps = pd.DataFrame({"entity_id": ["A1"], "as_of": [ts("2025-04-01") - pd.Timedelta(microseconds=1)]})
+    with pytest.raises(ValueError, match="whole second"):
+        build_features(open_data(tiny_data), snaps, "account", features_for("account", ["logins_30d"]))
+
+
+def test_offset_windows_and_any_event_recency(built):
+    a1 = built("renewal").loc[("A1", "2025-04-01")]
+    assert a1.logins_prev_30d == 1  # the login of 20 February, 40 days before as_of
+    assert a1.events_30d == 3
+    assert a1.days_since_last_event == pytest.approx(5 + 14 / 24 - 5 / 1440)  # report_export at 10:05

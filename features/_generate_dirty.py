@@ -86,6 +86,15 @@ def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, ho
     ld["company"] = ld["company"] + " (duplicate)"
     add("leads", "duplicate_key", ld)
 
+    # Nulls in required columns: an export that lost a field.
+    ma = _copies(tables["marketing_activities"], rng, 3)
+    ma["activity"] = None
+    add("marketing_activities", "missing_activity", ma)
+    tk = _copies(tables["tickets"], rng, 2)
+    tk["ticket_id"] = [f"T7{i:05d}" for i in range(len(tk))]
+    tk["priority"] = None
+    add("tickets", "missing_priority", tk)
+
     ac = _copies(tables["accounts"], rng, 2)
     ac["account_id"] = [f"A9{i:05d}" for i in range(len(ac))]
     ac["employees"] = 0

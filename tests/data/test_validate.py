@@ -30,6 +30,8 @@ DEFECT_REASONS = {
     ("feedback", "score_out_of_range"): "score outside",
     ("conversations", "sentiment_out_of_range"): "sentiment outside -1 to 1",
     ("service_usage", "negative_quantity"): "quantity below 0",
+    ("marketing_activities", "missing_activity"): "missing activity",
+    ("tickets", "missing_priority"): "missing priority",
     ("tickets", "closed_before_opened"): "closed_at before opened_at",
     ("tickets", "csat_out_of_range"): "csat outside 1–5",
     ("contracts", "end_before_start"): "end_date not after start_date",

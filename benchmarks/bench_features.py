@@ -174,7 +174,8 @@ def main() -> None:
     ap.add_argument("--skip-generate", action="store_true", help="reuse OUT_DIR/data as it is")
     ap.add_argument("--threads", default="1,2", help="engine thread counts to run")
     ap.add_argument("--trainset-threads", default="1", help="engine thread counts for the training sets")
-    ap.add_argument("--references", default="duckdb,polars,pandas", help="polars/pandas need >20 GiB at 50M")
+    ap.add_argument("--references", default="duckdb",
+                    help="reference engines: duckdb,polars,pandas (polars and pandas need >20 GiB at 50M)")
     ap.add_argument("--skip-trainsets", action="store_true")
     ap.add_argument("--reuse-references", action="store_true", help="reuse reference outputs and timings from OUT_DIR")
     a = ap.parse_args()

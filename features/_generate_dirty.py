@@ -18,6 +18,11 @@ def _copies(df: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:
     return df.take(idx).reset_index(drop=True)
 
 
+def _nulls_like(column: pd.Series) -> pd.Series:
+    """Nulls of the column's own dtype, so the clean rows' types survive the append."""
+    return pd.Series([None] * len(column), index=column.index, dtype=column.dtype)
+
+
 def _after(moment: pd.Timestamp, seconds: np.ndarray) -> pd.Series:
     return pd.Series(moment + pd.to_timedelta(seconds, unit="s")).astype("datetime64[us, UTC]")
 
@@ -88,11 +93,11 @@ def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, ho
 
     # Nulls in required columns: an export that lost a field.
     ma = _copies(tables["marketing_activities"], rng, 3)
-    ma["activity"] = None
+    ma["activity"] = _nulls_like(ma["activity"])
     add("marketing_activities", "missing_activity", ma)
     tk = _copies(tables["tickets"], rng, 2)
     tk["ticket_id"] = [f"T7{i:05d}" for i in range(len(tk))]
-    tk["priority"] = None
+    tk["priority"] = _nulls_like(tk["priority"])
     add("tickets", "missing_priority", tk)
 
     ac = _copies(tables["accounts"], rng, 2)

@@ -41,7 +41,7 @@ class TrainingConfig(_Section):
     threads: int = Field(1, ge=1, description="LightGBM threads; 1 keeps a shared 2-core machine responsive")
     test_periods: int = Field(3, ge=1, description="latest labelled as-of dates held out for the test")
     calibration_periods: int = Field(3, ge=1, description="as-of dates, after a gap, that fit the calibration")
-    early_stopping_periods: int = Field(1, ge=1, description="latest training as-of dates used to stop early")
+    early_stopping_periods: int = Field(3, ge=1, description="latest training as-of dates used to stop early")
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     ece_bins: int = Field(15, ge=2)
     lightgbm: LightGBMConfig = LightGBMConfig()

@@ -34,6 +34,7 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override: section.key=value (repeatable)")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="conversion or renewal")]
+DataOpt = Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")]
 
 
 def _settings(config: Path | None, overrides: list[str] | None) -> Settings:
@@ -104,7 +105,7 @@ def generate_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
+    data: DataOpt,
     model: Annotated[str | None, typer.Option("--model", "-m", help="check only what this model needs")] = None,
     horizon: Annotated[str | None, typer.Option("--horizon", help="extraction moment (default: _meta.json)")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -140,7 +141,7 @@ def validate_cmd(
 
 @app.command("features")
 def features_cmd(
-    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
+    data: DataOpt,
     model: ModelOpt,
     out_file: Annotated[Path, typer.Option("--out", help="Parquet or CSV file to write")],
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="snapshot date (repeatable)")] = None,
@@ -195,7 +196,7 @@ def _print_training(result) -> None:
 @app.command("train")
 def train_cmd(
     model: ModelOpt,
-    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
+    data: DataOpt,
     model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
@@ -215,7 +216,7 @@ def train_cmd(
 @app.command("score")
 def score_cmd(
     model: ModelOpt,
-    data: Annotated[str, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")],
+    data: DataOpt,
     as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date (default: the data's horizon)")] = None,
     sink: Annotated[list[str] | None, typer.Option("--sink", help="SQLAlchemy URL (repeatable)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report, write nothing")] = False,

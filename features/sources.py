@@ -133,18 +133,14 @@ def open_data(root: Path | str, model: str | None = None, horizon: str | None = 
     source = DataSource(root=root, con=con, tables=tables, meta=meta)
     chosen = horizon or meta.get("horizon")
     source.horizon_given = bool(chosen)
-    source.horizon = _to_utc(chosen) if chosen else _latest_timestamp(source)
+    source.horizon = to_utc(chosen) if chosen else _latest_timestamp(source)
     return source
-
-
-def _to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
     """Parse a date or timestamp as UTC (naive values are taken to be UTC already), to the whole second."""
-    return _to_utc(value).floor("s")
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor("s")
 
 
 def read_truth(root: Path, model: str) -> pd.DataFrame | None:

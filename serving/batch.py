@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.catalog import Feature
 from serving.config import ServingConfig
-from serving.explain import feature_points, group_column, group_points, reasons
+from serving.explain import feature_points, group_points, reasons
 
 SCORE_COLUMNS = ["entity_id", "as_of", "model", "model_version", "probability", "score", "percentile", "band",
                  "route", "baseline_score"]
@@ -78,8 +78,3 @@ def assemble(frame: pd.DataFrame, output: pd.DataFrame, *, model: str, version: 
     return table
 
 
-def group_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c.startswith("points_")]
-
-
-__all__ = ["SCORE_COLUMNS", "TAIL_COLUMNS", "assemble", "group_column", "group_columns"]

@@ -22,7 +22,7 @@ from rich.table import Table
 from features.contract import MODELS
 from features.sources import DataError
 from signalscore.config import ConfigError, Settings, load_settings
-from signalscore.workspace import DEFAULT_WORKSPACE, REGISTERED_NAME, Workspace
+from signalscore.workspace import DEFAULT_WORKSPACE, Workspace
 from training.splits import SplitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -253,9 +253,3 @@ def demo_cmd(
 
         run_demo(_settings(config, overrides), Workspace(workspace), console, out)
 
-
-def main() -> None:
-    app()
-
-
-__all__ = ["REGISTERED_NAME", "app", "main"]

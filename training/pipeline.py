@@ -21,6 +21,7 @@ from training.model import SignalscorePyfunc
 from training.plots import evaluation_figure
 from training.splits import time_split
 from training.tracking import (
+    CHALLENGER,
     CHAMPION,
     champion_version,
     ensure_experiment,
@@ -41,16 +42,16 @@ class TrainResult:
     split_dates: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _oracle_metrics(test: pd.DataFrame, truth: pd.DataFrame | None, bins: int) -> dict[str, float]:
-    """The generator's p_true on exactly the hold-out rows: the ceiling any model can reach."""
+def _oracle_probabilities(test: pd.DataFrame, truth: pd.DataFrame | None) -> np.ndarray | None:
+    """The generator's p_true on exactly the hold-out rows, in their order: the ceiling any model can reach."""
     if truth is None or truth.empty:
-        return {}
-    joined = test[["entity_id", "as_of", "label"]].merge(truth[["entity_id", "as_of", "p_true"]],
-                                                        on=["entity_id", "as_of"], how="inner")
-    if len(joined) != len(test):
-        raise ValueError(f"_truth/ covers {len(joined)} of {len(test)} hold-out snapshots; it does not match")
-    m = binary_metrics(joined.label.to_numpy(), joined.p_true.to_numpy(), "oracle_", bins)
-    return {k: m[k] for k in ("oracle_roc_auc", "oracle_brier", "oracle_ece")}
+        return None
+    joined = test[["entity_id", "as_of"]].merge(truth[["entity_id", "as_of", "p_true"]],
+                                                on=["entity_id", "as_of"], how="left")
+    if joined.p_true.isna().any():
+        raise ValueError(f"_truth/ covers {joined.p_true.notna().sum()} of {len(test)} hold-out snapshots; "
+                         "it does not match")
+    return joined.p_true.to_numpy()
 
 
 def _champion_auc(name: str, test: pd.DataFrame, features: list[str]) -> float | None:
@@ -110,7 +111,10 @@ def train_model(dataset: pd.DataFrame, model: str, catalog: list[Feature], cfg: 
     base_rate = float(labelled.loc[split.train, "label"].mean())
     constant = binary_metrics(y_test, np.full(len(test), base_rate), "baseline_constant_", cfg.ece_bins)
     metrics |= {k: v for k, v in constant.items() if k.endswith(("brier", "log_loss"))}
-    metrics |= _oracle_metrics(test, truth, cfg.ece_bins)
+    oracle = _oracle_probabilities(test, truth)
+    if oracle is not None:
+        m = binary_metrics(y_test, oracle, "oracle_", cfg.ece_bins)
+        metrics |= {k: m[k] for k in ("oracle_roc_auc", "oracle_brier", "oracle_ece")}
     metrics |= {f"rows_{k}": float(v.sum()) for k, v in
                 (("train", split.train), ("calibration", split.calibration), ("test", split.test))}
     metrics |= {"test_positive_rate": float(y_test.mean()), "best_iteration": float(info["best_iteration"])}
@@ -125,9 +129,6 @@ def train_model(dataset: pd.DataFrame, model: str, catalog: list[Feature], cfg: 
                          "as_of_range": f"{labelled.as_of.min():%Y-%m-%d}..{labelled.as_of.max():%Y-%m-%d}",
                          "promotion": reason, **(tags or {})})
         mlflow.log_metrics(metrics)
-        oracle = None
-        if truth is not None and "oracle_roc_auc" in metrics:
-            oracle = test[["entity_id", "as_of"]].merge(truth, on=["entity_id", "as_of"]).p_true.to_numpy()
         _log_artifacts(catalog, test, p_test, oracle, split_dates)
         example = test[names].head(50)
         pyfunc = SignalscorePyfunc(scorer)
@@ -139,7 +140,7 @@ def train_model(dataset: pd.DataFrame, model: str, catalog: list[Feature], cfg: 
             )
     version = str(info_model.registered_model_version)
     client = MlflowClient()
-    client.set_registered_model_alias(registered_name, "challenger", version)
+    client.set_registered_model_alias(registered_name, CHALLENGER, version)
     client.set_model_version_tag(registered_name, version, "promotion", reason)
     if promoted:
         client.set_registered_model_alias(registered_name, CHAMPION, version)

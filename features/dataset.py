@@ -30,11 +30,18 @@ def model_features(model: str, names: list[str] | None = None) -> list[Feature]:
 
 
 def build_dataset(source: DataSource, model: str, as_ofs: list[pd.Timestamp], cfg: FeaturesConfig,
-                  names: list[str] | None = None, entity_ids: list[str] | None = None) -> pd.DataFrame:
-    """entity_id, as_of, the catalog's features in catalog order, and label (missing where not yet known)."""
+                  names: list[str] | None = None, entity_ids: list[str] | None = None,
+                  labelled_only: bool = False) -> pd.DataFrame:
+    """entity_id, as_of, the catalog's features in catalog order, and label (missing where not yet known).
+
+    `labelled_only` skips the snapshots whose label is not known yet, so training does not pay for features
+    it would throw away.
+    """
     snaps = labels.snapshots(source, model, as_ofs, cfg)
     if entity_ids is not None:
         snaps = snaps[snaps.entity_id.isin(set(entity_ids))]
+    if labelled_only:
+        snaps = snaps[snaps.label.notna()].reset_index(drop=True)
     feats = model_features(model, names)
     frame = build_features(source, snaps[["entity_id", "as_of"]], ENTITY_OF_MODEL[model], feats,
                            catalog=model_features(model))

@@ -73,7 +73,8 @@ def run_train(settings: Settings, ws: Workspace, model: str, data: Path | str, r
     rejected = sum(c["rejected"] for c in source.validation.counts.values())
     note(f"{model}: building the training set")
     started = time.perf_counter()
-    dataset = build_dataset(source, model, default_as_ofs(source, settings.features), settings.features)
+    dataset = build_dataset(source, model, default_as_ofs(source, settings.features), settings.features,
+                            labelled_only=True)
     feature_seconds = time.perf_counter() - started
     note(f"{model}: fitting, calibrating, logging")
     catalog = model_features(model)

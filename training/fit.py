@@ -54,7 +54,8 @@ def fit_scorer(frame: pd.DataFrame, split: TimeSplit, features: list[str], categ
         callbacks=[lgb.early_stopping(cfg.lightgbm.early_stopping_rounds, verbose=False)],
     )
     booster.free_dataset()
-    scorer = Scorer(booster, encoder, MarginCalibrator(cfg.calibration), features, categorical)
+    method = "sigmoid" if cfg.calibration.method == "auto" else cfg.calibration.method
+    scorer = Scorer(booster, encoder, MarginCalibrator(method), features, categorical)
     cal = frame.loc[split.calibration]
     scorer.calibrator.fit(scorer.margin(cal), y[split.calibration.to_numpy()])
     info = {"best_iteration": booster.best_iteration, "num_trees": booster.num_trees()}

@@ -47,3 +47,21 @@ def build_dataset(source: DataSource, model: str, as_ofs: list[pd.Timestamp], cf
                            catalog=model_features(model))
     frame["label"] = snaps["label"].to_numpy()
     return frame
+
+
+ENTITY_TABLE = {"conversion": ("leads", "lead_id"), "renewal": ("accounts", "account_id")}
+
+
+def entity_attributes(source: DataSource, model: str, columns: list[str]) -> pd.DataFrame:
+    """entity_id and the named columns of the entity table (CRM attributes such as industry or segment).
+
+    For slicing evaluation by segment only: these are today's values, not point-in-time features.
+    """
+    table_name, key = ENTITY_TABLE[model]
+    if not source.has(table_name):
+        return pd.DataFrame(columns=["entity_id"])
+    table = source.table(table_name)
+    present = [c for c in columns if c in table.columns]
+    frame = table.select(key, *present).to_pandas().rename(columns={key: "entity_id"})
+    frame["entity_id"] = frame["entity_id"].astype(str)
+    return frame.drop_duplicates("entity_id")

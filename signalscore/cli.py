@@ -22,6 +22,7 @@ from rich.table import Table
 from features.contract import MODELS
 from features.sources import DataError
 from signalscore.config import ConfigError, Settings, load_settings
+from signalscore.project import log_summary, log_to_project_run, project_run
 from signalscore.workspace import DEFAULT_WORKSPACE, Workspace
 from training.splits import SplitError
 
@@ -73,6 +74,15 @@ def _steps(total: int | None):
         progress.update(task, total=total or 1, completed=total or 1, description="done")
 
 
+@contextmanager
+def _status():
+    """A spinner with elapsed time and the current step (e.g. "tuning: trial 7/25") for work of unknown length."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    with progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda description: progress.update(task, description=description)
+
+
 @app.command("generate")
 def generate_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="data folder to write")],
@@ -97,8 +107,9 @@ def generate_cmd(
         from signalscore.journey import run_generate
 
         started = time.perf_counter()
-        with _steps(None) as step:
+        with project_run(Workspace(workspace)), _steps(None) as step:
             meta = run_generate(settings, out_dir, step)
+            log_summary({f"rows_{k}": v for k, v in meta["rows"].items()}, {"data": str(out_dir.resolve())})
         rows = ", ".join(f"{k} {v:,}" for k, v in meta["rows"].items())
         out.print(f"wrote {out_dir} in {time.perf_counter() - started:.1f} s: {rows}")
 
@@ -155,8 +166,11 @@ def features_cmd(
     with _plain_errors():
         from signalscore.journey import run_features
 
-        frame = run_features(_settings(config, overrides), data, model, as_of, Workspace(workspace),
-                             _report_validation, feature)
+        ws = Workspace(workspace)
+        with project_run(ws):
+            frame = run_features(_settings(config, overrides), data, model, as_of, ws, _report_validation, feature)
+            log_summary({"snapshots": len(frame), "labelled": int(frame["label"].notna().sum())},
+                        {"features_file": str(out_file.resolve())})
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if out_file.suffix == ".csv":
             frame.to_csv(out_file, index=False)
@@ -181,36 +195,112 @@ def _report_validation(validation) -> None:
 
 def _print_training(result) -> None:
     m = result.metrics
-    table = Table(title=f"{result.model}: {result.registered_name} version {result.version}")
-    for column in ("", "ROC AUC", "Brier", "ECE"):
-        table.add_column(column)
-    table.add_row("model (hold-out)", f"{m['test_roc_auc']:.4f}", f"{m['test_brier']:.4f}", f"{m['test_ece']:.4f}")
-    if "oracle_roc_auc" in m:
-        table.add_row("oracle (same rows)", f"{m['oracle_roc_auc']:.4f}", f"{m['oracle_brier']:.4f}",
-                      f"{m['oracle_ece']:.4f}")
+    table = Table(title=f"{result.model}: {result.registered_name} version {result.version} (hold-out)")
+    for column in ("", "ROC AUC", "PR AUC", "Brier", "ECE", "top-decile lift"):
+        table.add_column(column, justify="left" if not column else "right")
+    for label, prefix in (("LightGBM (calibrated)", "test_"), ("logistic regression", "baseline_logreg_"),
+                          ("rule scorecard", "baseline_scorecard_"), ("oracle (same rows)", "oracle_")):
+        if f"{prefix}roc_auc" in m:
+            table.add_row(label, *(f"{m[f'{prefix}{k}']:.4f}" for k in ("roc_auc", "pr_auc", "brier", "ece")),
+                          f"{m[f'{prefix}top_decile_lift']:.2f}")
     out.print(table)
+    for line in result.notes:
+        console.print(f"[dim]note:[/] {line}")
     verdict = "champion" if result.promoted else "challenger only"
     out.print(f"{verdict}: {result.promotion_reason}")
+    out.print(f"MLflow run {result.run_id} (model card, plots and tables among its artifacts)")
 
 
 @app.command("train")
 def train_cmd(
     model: ModelOpt,
-    data: DataOpt,
+    data: Annotated[str | None, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")]
+    = None,
+    table: Annotated[Path | None, typer.Option("--table", help="a prepared table (CSV or Parquet) instead of --data")]
+    = None,
+    label: Annotated[str | None, typer.Option("--label", help="--table: the outcome column")] = None,
+    positive: Annotated[str | None, typer.Option("--positive", help="--table: the label value of the positive "
+                                                 "outcome (renewed, converted), e.g. --label Churn --positive No")]
+    = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="--table: the entity id column")] = None,
+    time_column: Annotated[str | None, typer.Option("--time", help="--table: the snapshot time column "
+                                                    "(without it the split is random)")] = None,
+    groups: Annotated[Path | None, typer.Option("--groups", help="--table: YAML mapping factor group → columns")]
+    = None,
     model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Train, calibrate, evaluate on a time hold-out, log to MLflow and register."""
+    """Tune, train, calibrate, evaluate against baselines on a time hold-out, log to MLflow and register."""
     _check_model(model)
+    if (data is None) == (table is None):
+        raise typer.BadParameter("pass either --data (the signal tables) or --table (a prepared table)")
+    if table is not None and label is None:
+        raise typer.BadParameter("--table needs --label COLUMN (the outcome)")
     with _plain_errors():
-        from signalscore.journey import run_train
+        from signalscore.journey import TableRequest, run_train, run_train_table
 
-        with _steps(2) as step:
-            result = run_train(_settings(config, overrides), Workspace(workspace), model, data, model_name, step,
-                               _report_validation)
+        settings = _settings(config, overrides)
+        ws = Workspace(workspace)
+        with project_run(ws) as parent, _status() as status:
+            if table is not None:
+                request = TableRequest(model, table, label, positive, id_column, time_column, groups, model_name)
+                result = run_train_table(settings, ws, request, status)
+            else:
+                result = run_train(settings, ws, model, data, model_name, status, _report_validation)
+            if parent is not None:
+                log_to_project_run(result)
         _print_training(result)
+
+
+def _model_name(model: str, model_name: str | None) -> str:
+    from signalscore.workspace import REGISTERED_NAME
+
+    return model_name or REGISTERED_NAME[_check_model(model)]
+
+
+@app.command("promote")
+def promote_cmd(
+    model: ModelOpt,
+    version: Annotated[str, typer.Option("--version", help="the registered version to serve")],
+    note: Annotated[str, typer.Option("--note", help="why: kept with the alias history")],
+    model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Make a version the champion by hand (e.g. after reviewing a challenger's run)."""
+    from mlflow import MlflowClient
+
+    from training.registry import RegistryError, promote
+
+    Workspace(workspace).connect_mlflow()
+    try:
+        move = promote(MlflowClient(), _model_name(model, model_name), version, note)
+    except RegistryError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    out.print(f"{move.name}: champion is now version {move.version} (was {move.previous or 'none'}) — {note}")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    model: ModelOpt,
+    note: Annotated[str, typer.Option("--note", help="why: kept with the alias history")],
+    model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Give the champion alias back to the version that served before the current one."""
+    from mlflow import MlflowClient
+
+    from training.registry import RegistryError, rollback
+
+    Workspace(workspace).connect_mlflow()
+    try:
+        move = rollback(MlflowClient(), _model_name(model, model_name), note)
+    except RegistryError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    out.print(f"{move.name}: champion rolled back from version {move.previous} to version {move.version} — {note}")
 
 
 @app.command("score")
@@ -231,7 +321,11 @@ def score_cmd(
         from signalscore.journey import ScoreRequest, run_score
 
         request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name)
-        result = run_score(_settings(config, overrides), Workspace(workspace), request, _report_validation)
+        ws = Workspace(workspace)
+        with project_run(ws):
+            result = run_score(_settings(config, overrides), ws, request, _report_validation)
+            log_summary({"entities_scored": len(result.table)},
+                        {"model_version": str(result.version), "as_of": f"{result.as_of:%Y-%m-%d}"})
         bands = result.table["band"].value_counts().to_dict()
         out.print(f"{model} version {result.version} scored {len(result.table):,} entities at "
                   f"{result.as_of:%Y-%m-%d}; bands {json.dumps(bands)}")
@@ -251,5 +345,10 @@ def demo_cmd(
     with _plain_errors():
         from signalscore.demo import run_demo
 
-        run_demo(_settings(config, overrides), Workspace(workspace), console, out)
+        ws = Workspace(workspace)
+        with project_run(ws) as parent:
+            results = run_demo(_settings(config, overrides), ws, console, out)
+            if parent is not None:
+                for result in results.values():
+                    log_to_project_run(result)
 

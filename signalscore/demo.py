@@ -25,11 +25,11 @@ def _same_data(ws: Workspace, settings: Settings) -> bool:
     return meta.get("config") == json.loads(settings.features.generate.model_dump_json())
 
 
-def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) -> None:
+def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) -> dict:
     started = time.perf_counter()
     ws.create()
     results, scores = {}, {}
-    steps = 1 + 2 * len(MODELS) * 2
+    steps = 1 + 2 * len(MODELS)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("generating the company", total=steps)
@@ -43,13 +43,16 @@ def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) 
             run_generate(settings, ws.data, lambda text: progress.update(task, description=f"generating: {text}"))
             note("company generated")
         for model in MODELS:
-            results[model] = run_train(settings, ws, model, ws.data, progress=note)
+            results[model] = run_train(settings, ws, model, ws.data,
+                                       progress=lambda text: progress.update(task, description=text))
+            note(f"{model}: trained")
         for model in MODELS:
             progress.update(task, description=f"{model}: scoring")
             scores[model] = run_score(settings, ws, ScoreRequest(model, ws.data, sinks=(ws.crm_url,)))
             note(f"{model}: scored")
         progress.update(task, completed=steps, description="done")
     _summary(ws, results, scores, out, time.perf_counter() - started)
+    return results
 
 
 def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: float) -> None:
@@ -63,12 +66,14 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
     names = ", ".join(f"{m}: {r.registered_name}" for m, r in results.items())
     models = Table(title="Hold-out: the latest labelled months, after a gap of one label horizon",
                    caption=f"oracle: the generator's true probabilities on the same rows. Registered as {names}")
-    for column in ("model", "ROC AUC", "oracle", "Brier", "oracle", "version", "champion"):
+    for column in ("model", "ROC AUC", "oracle", "logistic", "scorecard", "Brier", "oracle", "ECE", "version",
+                   "champion"):
         models.add_column(column, no_wrap=True)
     for model, r in results.items():
         m = r.metrics
         models.add_row(model, f"{m['test_roc_auc']:.3f}", f"{m.get('oracle_roc_auc', float('nan')):.3f}",
-                       f"{m['test_brier']:.4f}", f"{m.get('oracle_brier', float('nan')):.4f}",
+                       f"{m['baseline_logreg_roc_auc']:.3f}", f"{m['baseline_scorecard_roc_auc']:.3f}",
+                       f"{m['test_brier']:.4f}", f"{m.get('oracle_brier', float('nan')):.4f}", f"{m['test_ece']:.3f}",
                        f"v{r.version}", f"v{scores[model].version}")
     out.print(models)
     out.print("[bold]Where everything is[/]")

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.catalog import catalog_hash
-from features.dataset import build_dataset, default_as_ofs, model_features
+from features.dataset import build_dataset, default_as_ofs, entity_attributes, model_features
 from features.generate import generate, write_company
 from features.sources import DataError, DataSource, is_database_url, open_data, read_truth, to_utc
+from features.table import read_prepared_table
 from features.validate import Validation, validate, write_rejected
 from serving.scoring import ScoreResult, score
 from signalscore.config import Settings, flatten
 from signalscore.workspace import REGISTERED_NAME, Workspace
-from training.pipeline import TrainResult, train_model
+from training.pipeline import TrainingData, TrainResult, train_model
+from training.splits import random_split, row_keys
 
 Progress = Callable[[str], None]
 Report = Callable[[Validation], None]
@@ -76,17 +77,24 @@ def run_train(settings: Settings, ws: Workspace, model: str, data: Path | str, r
     dataset = build_dataset(source, model, default_as_ofs(source, settings.features), settings.features,
                             labelled_only=True)
     feature_seconds = time.perf_counter() - started
-    note(f"{model}: fitting, calibrating, logging")
     catalog = model_features(model)
-    return train_model(
-        dataset, model, catalog, settings.training, label_horizon_days(settings, model),
-        registered_name=registered_name or REGISTERED_NAME[model],
-        artifact_root=ws.artifacts if ws.uses_local_store() else None,
-        truth=None if is_database_url(data) else read_truth(Path(data), model), params=flatten(settings),
+    training = TrainingData(
+        dataset, model, catalog, label_horizon_days(settings, model),
+        truth=None if is_database_url(data) else read_truth(Path(data), model),
+        segments=_segment_columns(source, model, dataset, settings),
         tags={"data": _where(data), "data_horizon": f"{source.horizon:%Y-%m-%dT%H:%M:%SZ}",
-              "catalog_hash": catalog_hash(catalog), "feature_seconds": f"{feature_seconds:.1f}",
-              "rows_rejected": str(rejected)},
+              "feature_seconds": f"{feature_seconds:.1f}", "rows_rejected": str(rejected)},
     )
+    return train_model(training, settings.training, registered_name=registered_name or REGISTERED_NAME[model],
+                       artifact_root=ws.artifacts if ws.uses_local_store() else None, params=flatten(settings),
+                       study_storage=ws.studies_url, progress=note)
+
+
+def _segment_columns(source: DataSource, model: str, dataset: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Segment columns that are not features (an account's industry), aligned with the dataset's rows."""
+    wanted = [c for c in settings.training.evaluation.segments.get(model, []) if c not in dataset.columns]
+    attributes = entity_attributes(source, model, wanted)
+    return dataset[["entity_id"]].merge(attributes, on="entity_id", how="left").drop(columns="entity_id")
 
 
 def _where(data: Path | str) -> str:
@@ -110,3 +118,55 @@ def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: 
     as_of = to_utc(request.as_of) if request.as_of else source.horizon
     return score(source, request.model, as_of, request.registered_name or REGISTERED_NAME[request.model],
                  ws.scores(request.model), settings.features, settings.serving, request.sinks, request.dry_run)
+
+
+@dataclass
+class TableRequest:
+    """`signalscore train --table`: a prepared table, one row per entity snapshot."""
+
+    model: str
+    table: Path
+    label: str
+    positive: str | None = None
+    id_column: str | None = None
+    time_column: str | None = None
+    groups: Path | None = None
+    registered_name: str | None = None
+
+
+def table_model_name(request: TableRequest) -> str:
+    """Its own registered name by default: a table's model cannot take the champion seat of the catalog's."""
+    slug = "".join(c if c.isalnum() else "-" for c in request.table.name.split(".")[0].lower()).strip("-")
+    return request.registered_name or f"{REGISTERED_NAME[request.model]}-{slug}"
+
+
+def run_train_table(settings: Settings, ws: Workspace, request: TableRequest,
+                    progress: Progress | None = None) -> TrainResult:
+    ws.connect_mlflow()
+    prepared = read_prepared_table(request.table, request.model, request.label, request.positive,
+                                   request.id_column, request.time_column, request.groups)
+    notes = list(prepared.notes)
+    if not prepared.rejected.empty:
+        aside = ws.rejected / f"{request.table.name.split('.')[0]}.parquet"
+        prepared.rejected.astype({c: str for c in prepared.rejected.columns if c != "row"}).to_parquet(aside)
+        notes.append(f"The rows set aside are in {aside}.")
+    frame = prepared.frame
+    split = None
+    if prepared.has_time:
+        frame = frame.assign(as_of=frame.as_of.dt.to_period("M").dt.start_time.dt.tz_localize("UTC"))
+        notes.append("Snapshots are grouped by the month of the time column for the time split.")
+    else:
+        names = [f.name for f in prepared.catalog]
+        keys = row_keys(frame, names)
+        split, duplicates = random_split(frame.label, keys, seed=settings.training.seed)
+        if duplicates:
+            notes.append(f"{duplicates:,} rows have an identical twin in the table; each set of twins was kept on one "
+                         "side of the split so no row is tested on its own copy.")
+    training = TrainingData(frame, request.model, prepared.catalog, label_horizon_days(settings, request.model),
+                            split=split, notes=notes,
+                            tags={"data": str(request.table.resolve()), "table_label": request.label,
+                                  "table_positive": str(request.positive),
+                                  "rows_rejected": str(len(prepared.rejected))})
+    return train_model(training, settings.training, registered_name=table_model_name(request),
+                       artifact_root=ws.artifacts if ws.uses_local_store() else None, params=flatten(settings),
+                       study_storage=ws.studies_url, progress=progress)

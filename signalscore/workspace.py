@@ -29,6 +29,15 @@ class Workspace:
         return self.root / "mlartifacts"
 
     @property
+    def studies_db(self) -> Path:
+        """Optuna studies: a search interrupted or re-run resumes from here."""
+        return self.root / "studies.db"
+
+    @property
+    def studies_url(self) -> str:
+        return f"sqlite:///{self.studies_db.resolve()}"
+
+    @property
     def crm_db(self) -> Path:
         return self.root / "crm.db"
 

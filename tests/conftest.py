@@ -18,7 +18,7 @@ def small_config():
     """Big enough for every split and label horizon, small enough to generate in seconds."""
     from features.config import GenerateConfig
 
-    return GenerateConfig(seed=11, accounts=300, leads=4000, months=26)
+    return GenerateConfig(seed=11, accounts=300, leads=4000, months=40)
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ class TrainingConfig(_Section):
     test_periods: int = Field(3, ge=1, description="latest labelled as-of dates held out for the test")
     calibration_periods: int = Field(3, ge=1, description="as-of dates, after a gap, that fit the calibration")
     early_stopping_periods: int = Field(3, ge=1, description="latest training as-of dates used to stop early")
+    early_stopping_gap: bool = Field(True, description="a label horizon between training and early-stopping periods")
     ece_bins: int = Field(15, ge=2)
     lightgbm: LightGBMConfig = LightGBMConfig()
     tuning: TuningConfig = TuningConfig()

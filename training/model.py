@@ -75,7 +75,7 @@ class Scorer:
 
     booster: lgb.Booster
     encoder: CategoryEncoder
-    calibrator: MarginCalibrator
+    calibrator: MarginCalibrator | None
     features: list[str]
     categorical: list[str]
 
@@ -87,6 +87,10 @@ class Scorer:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.predict(self.margin(frame))
+
+    def predict_uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's own probability, before calibration: the 'before' of the reliability diagram."""
+        return expit(self.margin(frame))
 
     def explain(self, frame: pd.DataFrame) -> pd.DataFrame:
         """probability, contrib_<feature> (log-odds), expected_value and baseline_probability per row."""

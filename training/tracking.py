@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,3 +52,21 @@ def quiet_model_logging() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+def code_version() -> dict[str, str]:
+    """The git commit of the code that trained (and whether it had uncommitted changes), when it is a checkout."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if not commit:
+            return {"git_commit": "unknown (not a git checkout)"}
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown (git not available)"}
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}

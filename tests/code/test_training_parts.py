@@ -26,7 +26,7 @@ def test_time_split_leaves_a_label_horizon_between_periods():
     assert d["test"] == sorted(as_of.unique())[-3:]
     assert d["calibration"][-1] <= d["test"][0] - pd.Timedelta(days=180)
     assert d["early_stop"][-1] <= d["calibration"][0] - pd.Timedelta(days=180)
-    assert max(d["train"]) < min(d["early_stop"])
+    assert max(d["train"]) <= min(d["early_stop"]) - pd.Timedelta(days=180)
     masks = [split.train, split.early_stop, split.calibration, split.test]
     assert (sum(m.astype(int) for m in masks) <= 1).all()  # no row in two periods
 

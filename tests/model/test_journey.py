@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(small_company, tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("ws") / "workspace")
-    settings = load_settings(None, ["training.threads=1"])
+    settings = load_settings(None, ["training.threads=1", "training.tuning.trials=3",
+                                    "training.evaluation.backtest_months=2"])
     results = {m: run_train(settings, ws, m, small_company) for m in MODELS}
     return ws, settings, results
 

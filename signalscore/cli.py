@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from training.splits import SplitError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="signalscore: lead conversion and customer health scores, explained.")
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the full tables
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace folder")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file")]
@@ -77,7 +78,8 @@ def _steps(total: int | None):
 @contextmanager
 def _status():
     """A spinner with elapsed time and the current step (e.g. "tuning: trial 7/25") for work of unknown length."""
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                        transient=True)
     with progress:
         task = progress.add_task("starting", total=None)
         yield lambda description: progress.update(task, description=description)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from math import nan
 from pathlib import Path
 
 from rich.console import Console
@@ -70,10 +71,10 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
                    "champion"):
         models.add_column(column, no_wrap=True)
     for model, r in results.items():
-        m = r.metrics
-        models.add_row(model, f"{m['test_roc_auc']:.3f}", f"{m.get('oracle_roc_auc', float('nan')):.3f}",
+        m = {"oracle_roc_auc": nan, "oracle_brier": nan, "baseline_scorecard_roc_auc": nan, **r.metrics}
+        models.add_row(model, f"{m['test_roc_auc']:.3f}", f"{m['oracle_roc_auc']:.3f}",
                        f"{m['baseline_logreg_roc_auc']:.3f}", f"{m['baseline_scorecard_roc_auc']:.3f}",
-                       f"{m['test_brier']:.4f}", f"{m.get('oracle_brier', float('nan')):.4f}", f"{m['test_ece']:.3f}",
+                       f"{m['test_brier']:.4f}", f"{m['oracle_brier']:.4f}", f"{m['test_ece']:.3f}",
                        f"v{r.version}", f"v{scores[model].version}")
     out.print(models)
     out.print("[bold]Where everything is[/]")
@@ -83,7 +84,9 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
         out.print(f"  {model:<15} {ws.scores(model)}/{s.as_of:%Y-%m-%d}.parquet ({len(s.table):,} rows; "
                   f"{crm:,} rows in crm.db)")
     out.print(f"  CRM             {ws.crm_db} (tables lead_scores, account_health)")
-    out.print(f"  MLflow          {ws.mlflow_db}, artifacts in {ws.artifacts}/")
+    where = f"{ws.mlflow_db}, artifacts in {ws.artifacts}/" if ws.uses_local_store() else ws.tracking_uri()
+    out.print(f"  MLflow          {where}")
+    out.print(f"  Optuna studies  {ws.studies_db}")
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     out.print(f"  open the runs:  {mlflow_cli} ui --backend-store-uri {ws.tracking_uri()}")
     out.print(f"demo finished in {seconds:.0f} s")

@@ -101,11 +101,15 @@ def _baselines(labelled: pd.DataFrame, split: TimeSplit, catalog: list[Feature],
     train = labelled[split.train]
     y_train = train.label.to_numpy(dtype=float)
     logreg = LogisticBaseline(names, categorical, cfg.baselines.logreg_c, cfg.seed).fit(train, y_train)
+    scores = {"logistic regression": logreg.predict_proba(test)}
     scorecard = Scorecard(names, {f.name: f.group for f in catalog}, cfg.baselines.scorecard_weights)
-    scorecard.fit(train, y_train)
+    try:
+        scorecard.fit(train, y_train)
+    except ValueError as error:  # e.g. no numeric measure relates to the label: nothing to compare with
+        return scores, {"scorecard": f"not built: {error}"}
     calibration = labelled[split.calibration]
     scorecard.calibrate(calibration, calibration.label.to_numpy(dtype=float))
-    scores = {"logistic regression": logreg.predict_proba(test), "scorecard": scorecard.predict_proba(test)}
+    scores["scorecard"] = scorecard.predict_proba(test)
     details = {"scorecard_weights": scorecard.weights_, "scorecard_directions": scorecard.directions_,
                "scorecard_groups": scorecard.groups_}
     return scores, details
@@ -128,8 +132,9 @@ def _metrics(y: np.ndarray, p: np.ndarray, p_raw: np.ndarray, oracle: np.ndarray
     metrics["test_ece_uncalibrated"] = binary_metrics(y, p_raw, "u_", bins)["u_ece"]
     constant = binary_metrics(y, np.full(len(y), base_rate), "baseline_constant_", bins)
     metrics |= {k: v for k, v in constant.items() if k.endswith(("brier", "log_loss"))}
-    metrics |= binary_metrics(y, baselines["logistic regression"], "baseline_logreg_", bins)
-    metrics |= binary_metrics(y, baselines["scorecard"], "baseline_scorecard_", bins)
+    for name, prefix in (("logistic regression", "baseline_logreg_"), ("scorecard", "baseline_scorecard_")):
+        if name in baselines:
+            metrics |= binary_metrics(y, baselines[name], prefix, bins)
     if oracle is not None:
         m = binary_metrics(y, oracle, "oracle_", bins)
         metrics |= {k: m[k] for k in ("oracle_roc_auc", "oracle_pr_auc", "oracle_brier", "oracle_log_loss",
@@ -161,7 +166,7 @@ def train_model(td: TrainingData, cfg: TrainingConfig, *, registered_name: str, 
     categorical = [f.name for f in td.catalog if f.categorical]
     gap = pd.Timedelta(days=td.label_horizon_days)
     split = td.split if td.split is not None else split_by_time(labelled.as_of, gap, cfg)
-    data_id = data_fingerprint(labelled)
+    data_id = data_fingerprint(labelled[["entity_id", "as_of", *names, "label"]])  # what the model sees
 
     note(f"{td.model}: tuning ({cfg.tuning.trials} trials)")
     tuning, fit_sets = _tune(labelled, split, data_id, td, cfg, study_storage, note)
@@ -223,7 +228,7 @@ def _log_and_register(td: TrainingData, ev: Evaluation, scorer: Scorer, labelled
     nested = mlflow.active_run() is not None
     with mlflow.start_run(run_name=f"{td.model}-train", experiment_id=experiment, nested=nested) as run:
         mlflow.log_params(params or {})
-        mlflow.log_params({f"tuned.{k}": v for k, v in ev.params.items()})
+        mlflow.log_params({f"lightgbm.{k}": v for k, v in ev.params.items()})  # as LightGBM ran
         mlflow.set_tags(tags)
         mlflow.log_metrics({k: v for k, v in ev.metrics.items() if np.isfinite(v)})
         log_evaluation(ev, split_dates)
@@ -246,11 +251,12 @@ def _log_and_register(td: TrainingData, ev: Evaluation, scorer: Scorer, labelled
 
 
 def _champion_auc(name: str, test: pd.DataFrame, features: list[str]) -> float | None:
-    """The current champion's ROC AUC on the same hold-out, when it takes the same inputs."""
+    """The current champion's ROC AUC on the same hold-out rows, scored from the columns it was trained on."""
     try:
         champion = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-        scored = champion.predict(test[features])
-    except Exception:
+        inputs = champion.metadata.get_input_schema().input_names() or features
+        scored = champion.predict(test[inputs])
+    except Exception:  # another feature set or format: the verdict is left to a person
         return None
     return binary_metrics(test.label.to_numpy(), scored["probability"].to_numpy(), "c_")["c_roc_auc"]
 

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from signalscore.config import ConfigError, flatten, load_settings
-from training.metrics import binary_metrics, expected_calibration_error, top_decile_lift
+from training.calibrate import choose_calibrator
+from training.config import CalibrationConfig
+from training.evaluate import flagged, segment_table
+from training.metrics import binary_metrics, expected_calibration_error, top_decile_lift, weighted_metrics
 from training.splits import SplitError, time_split
 
 
@@ -55,3 +58,53 @@ def test_settings_compose_defaults_file_and_overrides(tmp_path):
     assert flatten(settings)["training.lightgbm.num_leaves"] == "63"
     with pytest.raises(ConfigError, match="tracks"):
         load_settings(None, ["training.tracks=1"])
+
+
+def _margins(n: int, rng: np.random.Generator, truth) -> tuple[np.ndarray, np.ndarray]:
+    margin = rng.normal(0, 2, n)
+    return margin, (rng.random(n) < truth(margin)).astype(float)
+
+
+def test_calibration_tries_isotonic_only_with_enough_of_both_outcomes():
+    rng = np.random.default_rng(0)
+    margin, y = _margins(600, rng, lambda m: 1 / (1 + np.exp(-m)))
+    calibrator, losses = choose_calibrator(margin, y, CalibrationConfig(isotonic_min_class_rows=500), seed=0)
+    assert calibrator.method == "sigmoid" and losses == {}  # ~300 positives: isotonic would overfit
+
+
+def test_calibration_picks_the_method_with_the_lower_held_out_log_loss():
+    rng = np.random.default_rng(1)
+    step = lambda m: np.where(m > 0.5, 0.9, 0.2)  # noqa: E731 — a shape no sigmoid can follow
+    margin, y = _margins(20_000, rng, step)
+    calibrator, losses = choose_calibrator(margin, y, CalibrationConfig(), seed=0)
+    assert calibrator.method == "isotonic" and losses["isotonic"] < losses["sigmoid"]
+    margin, y = _margins(20_000, rng, lambda m: 1 / (1 + np.exp(-0.7 * m + 0.3)))
+    calibrator, losses = choose_calibrator(margin, y, CalibrationConfig(), seed=0)
+    assert calibrator.method == "sigmoid" and losses["sigmoid"] <= losses["isotonic"]
+
+
+def test_weighted_metrics_equal_the_plain_ones_under_equal_weights():
+    rng = np.random.default_rng(2)
+    y = (rng.random(500) < 0.3).astype(float)
+    p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.1, 500), 0.01, 0.99)
+    plain = binary_metrics(y, p, "")
+    weighted = weighted_metrics(y, p, np.full(500, 7.0), "")
+    for key in weighted:
+        assert weighted[key] == pytest.approx(plain[key])
+    heavy_misses = np.where((y == 1) & (p < 0.3), 100.0, 1.0)  # big accounts the model got wrong
+    assert weighted_metrics(y, p, heavy_misses, "")["roc_auc"] < plain["roc_auc"]
+
+
+def test_segments_too_small_keep_counts_but_no_metrics():
+    y = np.array([0, 1] * 150, dtype=float)
+    p = np.linspace(0.1, 0.9, 300)
+    segments = pd.DataFrame({"plan": ["starter"] * 250 + ["enterprise"] * 50})
+    table = segment_table(y, p, segments, min_rows=100).set_index("value")
+    assert table.loc["enterprise", "rows"] == 50 and np.isnan(table.loc["enterprise", "roc_auc"])
+    assert 0 <= table.loc["starter", "roc_auc"] <= 1
+
+
+def test_the_flagged_share_is_the_riskiest_for_the_event_a_team_acts_on():
+    p = np.array([0.9, 0.1, 0.5, 0.3, 0.8])
+    assert flagged(p, 0.4, event_label=0).tolist() == [False, True, False, True, False]  # churn: lowest renewal
+    assert flagged(p, 0.4, event_label=1).tolist() == [True, False, False, False, True]  # conversion: highest

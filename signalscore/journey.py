@@ -153,7 +153,8 @@ def run_train_table(settings: Settings, ws: Workspace, request: TableRequest,
     frame = prepared.frame
     split = None
     if prepared.has_time:
-        frame = frame.assign(as_of=frame.as_of.dt.to_period("M").dt.start_time.dt.tz_localize("UTC"))
+        month = frame.as_of.dt.tz_convert(None).dt.to_period("M").dt.start_time
+        frame = frame.assign(as_of=month.dt.tz_localize("UTC"))
         notes.append("Snapshots are grouped by the month of the time column for the time split.")
     else:
         names = [f.name for f in prepared.catalog]

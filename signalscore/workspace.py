@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 
 DEFAULT_WORKSPACE = Path("signalscore-workspace")
+_URIS_WE_SET: set[str] = set()  # workspace stores this process pointed MLflow at
 REGISTERED_NAME = {"conversion": "signalscore-conversion", "renewal": "signalscore-renewal"}
 
 
@@ -65,7 +66,13 @@ class Workspace:
         return f"sqlite:///{self.mlflow_db.resolve()}"
 
     def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or self.local_tracking_uri
+        """MLFLOW_TRACKING_URI when the user (or `mlflow run`) set it, else this workspace's SQLite store.
+
+        `mlflow.set_tracking_uri` exports the variable itself, so a URI this process set for another workspace
+        must not count as the user's choice.
+        """
+        given = os.environ.get("MLFLOW_TRACKING_URI")
+        return given if given and given not in _URIS_WE_SET else self.local_tracking_uri
 
     def uses_local_store(self) -> bool:
         """True when runs go to this workspace's SQLite store (MLflow itself exports the URI it is given)."""
@@ -80,5 +87,7 @@ class Workspace:
         """Point MLflow at this workspace (or at MLFLOW_TRACKING_URI when the user set one)."""
         self.create()
         uri = self.tracking_uri()
+        if uri == self.local_tracking_uri:
+            _URIS_WE_SET.add(uri)
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)

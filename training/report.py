@@ -86,9 +86,21 @@ def log_evaluation(ev: Evaluation, split_dates: dict) -> None:
             ev.backtest.to_csv(out / "backtest.csv", index=False)
         if ev.tuning.study is not None:
             ev.tuning.study.trials_dataframe().to_csv(out / "tuning_trials.csv", index=False)
+            (out / "tuning_summary.json").write_text(json.dumps(tuning_summary(ev.tuning), indent=2))
         (out / "baselines.json").write_text(json.dumps(ev.baseline_details, indent=2, default=str))
         (out / "model_card.md").write_text(model_card(ev))
         mlflow.log_artifacts(str(out))
+
+
+def tuning_summary(tuning: TuningResult) -> dict:
+    """The study in a few numbers: how many trials finished or were pruned, and the best one."""
+    study = tuning.study
+    states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
+    return {"study": study.study_name, "trials": len(study.trials), "states": states,
+            "run_now": tuning.trials_run, "stopped_by_time_cap": tuning.stopped_by_time,
+            "best_trial": study.best_trial.number, "best_validation_log_loss": study.best_value,
+            "best_params": study.best_trial.params,
+            "best_iteration": study.best_trial.user_attrs.get("best_iteration")}
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -57,3 +57,21 @@ def test_a_missing_or_non_binary_label_is_one_clear_error(churn_csv, tmp_path, a
                                       "--workspace", str(tmp_path / "ws"), *FAST])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_table_with_a_time_column_is_split_by_time_with_a_backtest(tmp_path):
+    raw = telco(rows=3000, seed=8)
+    months = pd.date_range("2022-01-01", periods=30, freq="MS")
+    raw["snapshot"] = [f"{months[i % 30]:%Y-%m-%d}" for i in range(len(raw))]
+    path = write(tmp_path, raw, "monthly.parquet")
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["train", "--model", "renewal", "--table", str(path), "--label", "Churn",
+                                      "--positive", "No", "--id", "customerID", "--time", "snapshot",
+                                      "--workspace", str(ws), *FAST, "--set", "features.renewal_horizon_days=60",
+                                      "--set", "training.evaluation.backtest_months=2"])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri=f"sqlite:///{(ws / 'mlflow.db').resolve()}")
+    version = client.get_model_version_by_alias("signalscore-renewal-monthly", "champion")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["split"] == "time" and run.data.tags["as_of_range"] == "2022-01-01..2024-06-01"
+    assert "backtest.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}

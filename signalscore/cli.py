@@ -256,10 +256,19 @@ def train_cmd(
         _print_training(result)
 
 
-def _model_name(model: str, model_name: str | None) -> str:
-    from signalscore.workspace import REGISTERED_NAME
+def _move_champion(workspace: Path, model: str, model_name: str | None, move):
+    """Run a registry move (promote / rollback) against the workspace's registry; refusals exit with code 2."""
+    from mlflow import MlflowClient
 
-    return model_name or REGISTERED_NAME[_check_model(model)]
+    from signalscore.workspace import REGISTERED_NAME
+    from training.registry import RegistryError
+
+    Workspace(workspace).connect_mlflow()
+    try:
+        return move(MlflowClient(), model_name or REGISTERED_NAME[_check_model(model)])
+    except RegistryError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
 
 
 @app.command("promote")
@@ -271,16 +280,9 @@ def promote_cmd(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 ) -> None:
     """Make a version the champion by hand (e.g. after reviewing a challenger's run)."""
-    from mlflow import MlflowClient
+    from training.registry import promote
 
-    from training.registry import RegistryError, promote
-
-    Workspace(workspace).connect_mlflow()
-    try:
-        move = promote(MlflowClient(), _model_name(model, model_name), version, note)
-    except RegistryError as error:
-        console.print(f"[bold red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    move = _move_champion(workspace, model, model_name, lambda client, name: promote(client, name, version, note))
     out.print(f"{move.name}: champion is now version {move.version} (was {move.previous or 'none'}) — {note}")
 
 
@@ -292,16 +294,9 @@ def rollback_cmd(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 ) -> None:
     """Give the champion alias back to the version that served before the current one."""
-    from mlflow import MlflowClient
+    from training.registry import rollback
 
-    from training.registry import RegistryError, rollback
-
-    Workspace(workspace).connect_mlflow()
-    try:
-        move = rollback(MlflowClient(), _model_name(model, model_name), note)
-    except RegistryError as error:
-        console.print(f"[bold red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    move = _move_champion(workspace, model, model_name, lambda client, name: rollback(client, name, note))
     out.print(f"{move.name}: champion rolled back from version {move.previous} to version {move.version} — {note}")
 
 

@@ -18,7 +18,11 @@ class ServingConfig(_Section):
     lead_grades: dict[str, float] = Field(
         {"A": 0.35, "B": 0.15, "C": 0.06, "D": 0.0}, description="conversion grade → the lowest probability in it"
     )
-    route_to_sales_at: float = Field(0.25, ge=0, le=1, description="conversion probability that routes to sales")
+    route_to_sales_at: float | None = Field(
+        None, ge=0, le=1,
+        description="conversion probability that routes a lead to sales; empty: the threshold the model version "
+                    "chose on validation data by the training's routing policy",
+    )
     top_reasons: int = Field(3, ge=1, description="negative and positive reasons kept per entity")
 
     @model_validator(mode="after")

@@ -29,6 +29,18 @@ class LightGBMConfig(_Section):
     early_stopping_rounds: int = Field(100, ge=1)
 
 
+class RoutingConfig(_Section):
+    """How the lead route (sales / nurture) threshold is chosen on the calibration slice, stored with the model.
+
+    `capacity`: sales takes the `sales_share` of leads most likely to convert; `precision`: the lowest threshold
+    whose leads convert at `min_precision` or better (so sales is not flooded with cold leads).
+    """
+
+    policy: Literal["capacity", "precision"] = "capacity"
+    sales_share: float = Field(0.2, gt=0, lt=1, description="capacity: share of open leads sales can take")
+    min_precision: float = Field(0.3, gt=0, lt=1, description="precision: conversion rate the sales route must reach")
+
+
 class RegistryConfig(_Section):
     """When a new version takes the champion alias from the current one."""
 
@@ -96,5 +108,6 @@ class TrainingConfig(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     baselines: BaselinesConfig = BaselinesConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    routing: RoutingConfig = RoutingConfig()
     registry: RegistryConfig = RegistryConfig()
 

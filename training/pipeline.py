@@ -25,6 +25,7 @@ from training.metrics import binary_metrics, weighted_metrics
 from training.model import Scorer, SignalscorePyfunc
 from training.registry import set_champion
 from training.report import Evaluation, log_evaluation
+from training.routing import choose_route_threshold, route_metrics
 from training.splits import TimeSplit, split_by_time
 from training.tracking import (
     CHALLENGER,
@@ -191,6 +192,13 @@ def train_model(td: TrainingData, cfg: TrainingConfig, *, registered_name: str, 
     if tuning.study is not None:
         metrics["tuning_best_validation_log_loss"] = float(tuning.study.best_value)
 
+    metadata = {}
+    if td.model == "conversion":
+        calibration = labelled[split.calibration]
+        threshold, how = choose_route_threshold(calibration.label.to_numpy(), scorer.predict_proba(calibration),
+                                                cfg.routing)
+        metadata = {"route_threshold": threshold, "route_policy": how}
+        metrics |= {"route_threshold": threshold, **route_metrics(y_test, p_test, threshold)}
     segments = segment_table(y_test, p_test, _segments(td.model, extra, test, cfg), cfg.evaluation.min_segment_rows,
                              cfg.ece_bins, oracle)
     backtest = pd.DataFrame()
@@ -205,11 +213,14 @@ def train_model(td: TrainingData, cfg: TrainingConfig, *, registered_name: str, 
         calibration_method=info["calibration_method"], notes=[*td.notes, *tuning.notes],
         params=lightgbm_params(cfg, int(split.train.sum()), tuning.params), cfg=cfg,
     )
-    return _log_and_register(td, evaluation, scorer, labelled, data_id, registered_name, artifact_root, params)
+    return _log_and_register(td, evaluation, scorer, labelled, data_id, registered_name, artifact_root, params,
+                             metadata)
 
 
 def _log_and_register(td: TrainingData, ev: Evaluation, scorer: Scorer, labelled: pd.DataFrame, data_id: str,
-                      registered_name: str, artifact_root: Path | None, params: dict | None) -> TrainResult:
+                      registered_name: str, artifact_root: Path | None, params: dict | None,
+                      metadata: dict) -> TrainResult:
+    """One MLflow run with everything, the model version, its aliases; `metadata` travels with the model."""
     experiment = ensure_experiment(f"signalscore-{td.model}", artifact_root)
     names = [f.name for f in td.catalog]
     promoted, reason = decide(registered_name, ev.metrics, ev.test, names, ev.cfg)
@@ -238,7 +249,7 @@ def _log_and_register(td: TrainingData, ev: Evaluation, scorer: Scorer, labelled
             logged = mlflow.pyfunc.log_model(
                 name="model", python_model=pyfunc, registered_model_name=registered_name,
                 signature=infer_signature(example, pyfunc.predict(None, example)),
-                pip_requirements=pip_requirements(),
+                pip_requirements=pip_requirements(), metadata=metadata or None,
             )
     version = str(logged.registered_model_version)
     client = MlflowClient()

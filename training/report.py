@@ -132,6 +132,14 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _routing(m: dict[str, float]) -> str:
+    if "route_threshold" not in m:
+        return ""
+    return (f"\nRouting to sales at probability ≥ {m['route_threshold']:.3f} (chosen on the calibration slice): on the "
+            f"hold-out {m['route_test_sales_share']:.0%} of leads go to sales, {_fmt(m['route_test_precision'], 2)} "
+            f"of them convert, and they hold {_fmt(m['route_test_recall'], 2)} of all converters.\n")
+
+
 def model_card(ev: Evaluation) -> str:
     """A one-page summary: what the model is for, what it was trained on, how good it is and where it is weak."""
     m = ev.metrics
@@ -168,7 +176,7 @@ def model_card(ev: Evaluation) -> str:
 
 ## Hold-out performance
 {_comparison(m)}
-{weighted}
+{weighted}{_routing(m)}
 ## By segment
 {_table(ev.segments, ["segment", "value", "rows", "positive_rate", "mean_probability", "roc_auc", "brier", "ece"])}
 

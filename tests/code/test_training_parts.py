@@ -10,9 +10,10 @@ import pytest
 
 from signalscore.config import ConfigError, flatten, load_settings
 from training.calibrate import choose_calibrator
-from training.config import CalibrationConfig
+from training.config import CalibrationConfig, RoutingConfig
 from training.evaluate import flagged, segment_table
 from training.metrics import binary_metrics, expected_calibration_error, top_decile_lift, weighted_metrics
+from training.routing import choose_route_threshold, route_metrics
 from training.splits import SplitError, time_split
 
 
@@ -108,3 +109,17 @@ def test_the_flagged_share_is_the_riskiest_for_the_event_a_team_acts_on():
     p = np.array([0.9, 0.1, 0.5, 0.3, 0.8])
     assert flagged(p, 0.4, event_label=0).tolist() == [False, True, False, True, False]  # churn: lowest renewal
     assert flagged(p, 0.4, event_label=1).tolist() == [True, False, False, False, True]  # conversion: highest
+
+
+def test_the_route_threshold_follows_the_configured_policy():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, 5000)
+    y = (rng.random(5000) < p).astype(float)  # calibrated: a lead at p converts with probability p
+    threshold, _ = choose_route_threshold(y, p, RoutingConfig(policy="capacity", sales_share=0.2))
+    assert (p >= threshold).mean() == pytest.approx(0.2, abs=0.002)
+    threshold, how = choose_route_threshold(y, p, RoutingConfig(policy="precision", min_precision=0.7))
+    routed = route_metrics(y, p, threshold, "")
+    assert routed["precision"] >= 0.7 and routed["sales_share"] > 0.5  # as many leads as still convert at 70%
+    assert "70%" in how
+    _, how = choose_route_threshold(np.zeros(100), np.linspace(0, 1, 100), RoutingConfig(policy="precision"))
+    assert "no threshold reaches" in how

@@ -178,6 +178,17 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {libs}")
 
 
+def code_version() -> str:
+    """The checkout's commit, and whether tracked files had uncommitted changes (the code may change mid-run)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def _n(value: float) -> str:
     return f"{int(value):,}" if value == value else "—"
 
@@ -186,7 +197,8 @@ def _f(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if value == value else "—"
 
 
-def report(rows: list[dict], generated: dict[int, dict | None], a: argparse.Namespace, today: str) -> str:
+def report(rows: list[dict], generated: dict[int, dict | None], a: argparse.Namespace, today: str,
+           code: tuple[str, str]) -> str:
     trials = f"training.tuning.trials={a.trials}" if a.trials is not None else "training.tuning.trials=25 (default)"
     command = f".venv/bin/python benchmarks/bench_training.py --scales {a.scales} --threads {a.threads}"
     if a.trials is not None:
@@ -197,6 +209,8 @@ def report(rows: list[dict], generated: dict[int, dict | None], a: argparse.Name
         "",
         f"Command: `{command}`. Machine: {machine()}. Shared machine: 1-minute load average "
         f"{min(loads):.2f}–{max(loads):.2f} around the train runs (other processes, e.g. test runs, were running).",
+        "",
+        f"Code: {code[0]} at the start" + ("." if code[0] == code[1] else f", {code[1]} at the end."),
         "",
         f"Settings: training.threads={a.threads}, {trials}, evaluation.backtest_months=6; generator seed {SEED}, "
         "36 months, accounts and leads × scale. Wall = whole `signalscore train` process (imports, validation, "
@@ -245,6 +259,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS), help="models to train")
     a = ap.parse_args()
     out = a.out_dir.resolve()
+    code_at_start = code_version()
     today = dt.date.today().isoformat()
     rows: list[dict] = []
     generated: dict[int, dict | None] = {}
@@ -261,7 +276,7 @@ def main() -> None:
             rows.append({"scale": scale, "model": model, **r})
             summary = {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items() if k != "stdout"}
             print(json.dumps(summary, default=str), flush=True)
-    text = report(rows, generated, a, today)
+    text = report(rows, generated, a, today, (code_at_start, code_version()))
     print(text)
     results = REPO / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -332,6 +332,26 @@ def score_cmd(
             out.print("  dry run: nothing written")
 
 
+@app.command("explain")
+def explain_cmd(
+    entity_id: Annotated[str, typer.Argument(help="the lead or account id")],
+    model: ModelOpt,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="the scoring on or before this date (default: latest)")]
+    = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Why an entity scores as it does: points per factor group, the top reasons and what changed."""
+    _check_model(model)
+    from serving.terminal import NotScored, explanation, scored_row
+
+    try:
+        row, previous = scored_row(Workspace(workspace).scores(model), entity_id, as_of)
+    except NotScored as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    out.print(explanation(row, previous))
+
+
 @app.command("demo")
 def demo_cmd(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,

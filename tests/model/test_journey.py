@@ -98,6 +98,13 @@ def test_score_writes_the_serving_table_and_the_crm_idempotently(trained, small_
     assert table.score_change.notna().mean() > 0.5  # most accounts were scored a quarter earlier
     reasons = json.loads(table.reasons.iloc[0])
     assert reasons and all({"feature", "group", "value", "points", "sentence"} <= set(r) for r in reasons)
+    changed = table[table.score_change.abs() > 1].iloc[0]
+    shown = runner.invoke(app, ["explain", changed.entity_id, "--model", "renewal", *base])
+    assert shown.exit_code == 0, shown.output
+    assert f"score {changed.score:.1f}" in shown.output and "What changed since 2025-10-01" in shown.output
+    assert json.loads(changed.reasons)[0]["sentence"] in shown.output
+    moved = json.loads(changed.change_reasons)["features"]
+    assert moved and moved[0]["feature"] in shown.output
 
 
 def test_dry_run_writes_nothing(trained, small_company):

@@ -27,8 +27,13 @@ def _after(moment: pd.Timestamp, seconds: np.ndarray) -> pd.Series:
     return pd.Series(moment + pd.to_timedelta(seconds, unit="s")).astype("datetime64[us, UTC]")
 
 
-def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, horizon_us: int) -> dict:
-    """Append a few rows of each kind of defect the data contract names; returns {table: {defect: rows}}."""
+def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, horizon_us: int,
+                   rate: float = 0.0005) -> dict:
+    """Append a few rows of each kind of defect the data contract names; returns {table: {defect: rows}}.
+
+    `rate` is the share of each event table appended again as exact duplicates: the knob that turns a few
+    defects into a flood (e.g. 0.1) for testing what the scoring job does with too many bad rows.
+    """
     added: dict[str, list[pd.DataFrame]] = {name: [] for name in tables}
     counts: dict[str, dict[str, int]] = {}
     horizon = pd.Timestamp(horizon_us * 1000, tz="UTC")
@@ -38,7 +43,7 @@ def inject_defects(tables: dict[str, pd.DataFrame], rng: np.random.Generator, ho
         counts.setdefault(table, {})[kind] = counts.get(table, {}).get(kind, 0) + len(rows)
 
     for table in ("marketing_activities", "product_events", "conversations", "service_usage", "feedback"):
-        add(table, "duplicate_row", _copies(tables[table], rng, max(3, len(tables[table]) // 2000)))
+        add(table, "duplicate_row", _copies(tables[table], rng, max(3, int(len(tables[table]) * rate))))
 
     pe = _copies(tables["product_events"], rng, 5)
     pe["account_id"] = UNKNOWN_ACCOUNT

@@ -20,6 +20,7 @@ class GenerateConfig(_Section):
     months: int = Field(36, ge=6, description="months of history before --end")
     end: date = Field(date(2026, 1, 1), description="the extraction moment (horizon); fixed, never today")
     dirty: bool = False
+    defect_rate: float = Field(0.0005, gt=0, lt=1, description="with dirty: share of each event table duplicated")
 
 
 class FeaturesConfig(_Section):

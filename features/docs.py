@@ -38,6 +38,19 @@ def _how(f: Feature) -> str:
     return " ".join(parts)
 
 
+def _sentences(f: Feature) -> str:
+    """The sentence cell: the template, then the singular, the change wording and how categories are said."""
+    parts = [f.template]
+    if f.one:
+        parts.append(f"1: {f.one}")
+    if f.change_template:
+        against = f"against `{f.previous}`" if f.previous else "rise or fall"
+        parts.append(f"{against}: {f.change_template}")
+    if f.words:
+        parts.append("said as: " + ", ".join(f"{k} → {v}" for k, v in f.words.items()))
+    return "<br>".join(parts)
+
+
 def render() -> str:
     lines = [
         "# Feature catalog",
@@ -45,6 +58,8 @@ def render() -> str:
         "Generated from `features/catalog.py` by `python -m features.docs`; do not edit by hand.",
         "Every feature of a snapshot uses only rows strictly before its `as_of` (see `concepts.md`). Windows",
         "end just before `as_of`; a missing value means \"no data\" (for example no tickets table), never zero.",
+        "How the sentences are chosen (a value that shows as 0 or 1, a change against the window before, a",
+        "missing value) is explained in `explanations.md`.",
         "",
         f"{len(CATALOG)} features.",
     ]
@@ -53,10 +68,11 @@ def render() -> str:
         for group in groups:
             members = [f for f in CATALOG if f.entity == entity and f.group == group]
             lines += ["", f"### {group} ({len(members)})", "",
-                      "| feature | description | unit | computed as | sentence | when missing |",
-                      "|---|---|---|---|---|---|"]
+                      "| feature | description | unit | computed as | sentence | when 0 | when missing |",
+                      "|---|---|---|---|---|---|---|"]
             lines += [
-                f"| `{f.name}` | {f.description} | {f.unit} | {_how(f)} | {f.template} | {f.missing or '—'} |"
+                f"| `{f.name}` | {f.description} | {f.unit} | {_how(f)} | {_sentences(f)} | {f.zero or '—'} "
+                f"| {f.missing or '—'} |"
                 for f in members
             ]
     return "\n".join(lines) + "\n"

@@ -291,12 +291,12 @@ def generate(cfg: GenerateConfig, progress: Callable[[str], None] | None = None)
         if streamed:  # defects copy rows of the first part and go to one extra part at the end
             sample = {name: next(iter(parts())) for name, parts in streamed.items()}
             dirty = {name: tables[name] if name in tables else sample[name] for name in TABLES}
-            defects = inject_defects(dirty, np.random.default_rng([cfg.seed, 1]), grid.horizon_us)
+            defects = inject_defects(dirty, np.random.default_rng([cfg.seed, 1]), grid.horizon_us, cfg.defect_rate)
             for name, parts in list(streamed.items()):
                 streamed[name] = _with_tail(parts, dirty[name].iloc[len(sample[name]) :].reset_index(drop=True))
             tables.update({name: dirty[name] for name in tables})
         else:
-            defects = inject_defects(tables, np.random.default_rng([cfg.seed, 1]), grid.horizon_us)
+            defects = inject_defects(tables, np.random.default_rng([cfg.seed, 1]), grid.horizon_us, cfg.defect_rate)
     else:
         defects = None
 

@@ -24,6 +24,11 @@ class ServingConfig(_Section):
                     "chose on validation data by the training's routing policy",
     )
     top_reasons: int = Field(3, ge=1, description="negative and positive reasons kept per entity")
+    chunk_rows: int = Field(20_000, ge=1, description="rows scored per call (the progress bar moves per chunk)")
+    max_rejected_share: float = Field(0.05, ge=0, le=1, description="refuse to write when a larger share of input "
+                                      "rows was rejected by the data contract")
+    max_unscored_share: float = Field(0.01, ge=0, le=1, description="refuse to write when a larger share of the "
+                                      "requested entities could not be scored")
 
     @model_validator(mode="after")
     def _cut_offs_cover_zero(self) -> ServingConfig:

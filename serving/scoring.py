@@ -1,11 +1,17 @@
-"""The scoring job: the serving alias's model, the eligible entities at as_of, the §7 table, the sinks."""
+"""The scoring job: the serving alias's model, the eligible entities at as_of, the §7 table, the sinks.
+
+An unattended run: one lock per model, a ledger in `runs/`, a guard that refuses to write when the input
+looks broken, and an exit code that says what happened (`serving.runs.ExitCode`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
@@ -14,7 +20,10 @@ from features.dataset import build_dataset, model_features
 from features.sources import DataSource
 from serving.batch import assemble_with_details
 from serving.config import ServingConfig
-from serving.sinks import upsert_sql, write_parquet
+from serving.runs import ExitCode, GuardError, RunLedger, check_guard, new_run_id, scoring_lock
+from serving.sinks import SinkError, open_sink, write_parquet
+
+Progress = Callable[..., None]  # progress(description, completed=None, total=None)
 
 
 @dataclass
@@ -24,6 +33,30 @@ class ScoreResult:
     as_of: pd.Timestamp
     table: pd.DataFrame
     written: dict[str, int] = field(default_factory=dict)
+    run_id: str = ""
+    exit_code: ExitCode = ExitCode.OK
+    unchanged: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    missing_ids: list[str] = field(default_factory=list)
+    ledger: Path | None = None
+
+
+@dataclass
+class ScoringJob:
+    """Everything one run needs besides the data: which model, where results go, and the rules."""
+
+    model: str
+    registered_name: str
+    as_of: pd.Timestamp
+    scores_folder: Path
+    runs_folder: Path
+    features_cfg: FeaturesConfig
+    cfg: ServingConfig
+    sinks: tuple[str, ...] = ()
+    dry_run: bool = False
+    entity_ids: list[str] | None = None
+    alias: str | None = None
+    data_label: str = ""
 
 
 def load_serving_model(name: str, alias: str) -> tuple[mlflow.pyfunc.PyFuncModel, str]:
@@ -53,24 +86,88 @@ def score_file(folder: Path, as_of: pd.Timestamp) -> Path:
     return folder / f"{as_of:%Y-%m-%d}.parquet"
 
 
-def score(source: DataSource, model: str, as_of: pd.Timestamp, registered_name: str, scores_folder: Path,
-          features_cfg: FeaturesConfig, cfg: ServingConfig, sinks: tuple[str, ...] = (),
-          dry_run: bool = False) -> ScoreResult:
-    pyfunc, version = load_serving_model(registered_name, cfg.alias)
+def _predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, chunk: int, progress: Progress) -> pd.DataFrame:
+    """The pyfunc's output in chunks, so a progress bar moves on large populations."""
+    parts = []
+    for start in range(0, len(rows), chunk):
+        parts.append(pyfunc.predict(rows.iloc[start:start + chunk]))
+        progress("scoring", completed=min(start + chunk, len(rows)), total=len(rows))
+    return pd.concat(parts, ignore_index=True) if parts else pyfunc.predict(rows)
+
+
+def compute(source: DataSource, job: ScoringJob, progress: Progress) -> tuple[ScoreResult, pd.DataFrame]:
+    """Features, probabilities, points, reasons and changes for the population; writes nothing."""
+    pyfunc, version = load_serving_model(job.registered_name, job.alias or job.cfg.alias)
     names = model_inputs(pyfunc)
-    catalog = model_features(model, names)
-    frame = build_dataset(source, model, [as_of], features_cfg, names=names)
-    output = pyfunc.predict(frame[names])
-    previous, previous_details = previous_scores(scores_folder, as_of)
-    table, details = assemble_with_details(frame, output, model=model, version=version, catalog=catalog, cfg=cfg,
-                                           previous=previous, previous_details=previous_details,
+    catalog = model_features(job.model, names)
+    progress("building features")
+    frame = build_dataset(source, job.model, [job.as_of], job.features_cfg, names=names, entity_ids=job.entity_ids)
+    output = _predict(pyfunc, frame[names].reset_index(drop=True), job.cfg.chunk_rows, progress)
+    previous, previous_details = previous_scores(job.scores_folder, job.as_of)
+    progress("explaining")
+    table, details = assemble_with_details(frame, output, model=job.model, version=version, catalog=catalog,
+                                           cfg=job.cfg, previous=previous, previous_details=previous_details,
                                            model_metadata=pyfunc.metadata.metadata)
-    result = ScoreResult(model, version, as_of, table)
-    if dry_run:
+    missing = sorted(set(map(str, job.entity_ids or [])) - set(table.entity_id))
+    return ScoreResult(job.model, version, job.as_of, table, missing_ids=missing), details
+
+
+def _guard(source: DataSource, job: ScoringJob, result: ScoreResult) -> None:
+    """Refuse to write when the input looks broken: too many rejected rows or entities without a score."""
+    counts = source.validation.counts if source.validation is not None else {}
+    requested = len(job.entity_ids) if job.entity_ids is not None else len(result.table)
+    scored = int(np.isfinite(result.table["probability"].to_numpy(dtype=float)).sum())
+    verdict = check_guard(counts, max(requested, scored), scored, job.cfg.max_rejected_share,
+                          job.cfg.max_unscored_share)
+    if not verdict.ok:
+        raise GuardError(verdict)
+
+
+def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: RunLedger,
+           progress: Progress) -> None:
+    path = write_parquet(result.table, score_file(job.scores_folder, job.as_of))
+    write_parquet(details, details_file(job.scores_folder, job.as_of))
+    result.written[str(path)] = len(result.table)
+    for i, target in enumerate(job.sinks, 1):
+        progress(f"writing {i}/{len(job.sinks)}: {target.split('@')[-1]}")
+        try:
+            outcome = open_sink(target, job.model).write(result.table, ledger.run_id)
+        except SinkError as error:
+            result.failed[target] = str(error)
+            ledger.record_sink(f"sink{i}", target=target, failed=len(result.table))
+            continue
+        result.written[outcome.target] = outcome.written
+        result.unchanged[outcome.target] = outcome.unchanged
+        ledger.record_sink(f"sink{i}", target=outcome.target, written=outcome.written,
+                           unchanged=outcome.unchanged, failed=outcome.failed, history=outcome.history)
+
+
+def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None = None) -> ScoreResult:
+    """One scoring run under the model's lock, recorded in `runs/`; see `ExitCode` for how it can end."""
+    note = progress or (lambda *_, **__: None)
+    if job.dry_run:  # computes, checks and reports; takes no lock and writes nothing, not even a ledger
+        result, _ = compute(source, job, note)
+        _guard(source, job, result)
         return result
-    path = write_parquet(table, score_file(scores_folder, as_of))
-    write_parquet(details, details_file(scores_folder, as_of))
-    result.written[str(path)] = len(table)
-    for url in sinks:
-        result.written[url] = upsert_sql(table, url, model)
+    run_id = new_run_id(job.model)
+    with scoring_lock(job.runs_folder, job.model, run_id) as held, RunLedger.start(
+        job.runs_folder, job.model, run_id=run_id, registered_name=job.registered_name,
+        alias=job.alias or job.cfg.alias, as_of=job.as_of, data=job.data_label, data_horizon=source.horizon,
+        population=job.entity_ids if job.entity_ids is not None else "all",
+        rows_rejected_input=sum(c["rejected"] for c in (source.validation.counts.values()
+                                                         if source.validation is not None else [])),
+    ) as ledger:
+        ledger.note(held.note)
+        result, details = compute(source, job, note)
+        result.run_id, result.ledger = run_id, ledger.path
+        ledger.update(model_version=result.version, entities_eligible=len(result.table) + len(result.missing_ids),
+                      entities_scored=len(result.table))
+        if result.missing_ids:
+            ledger.note(f"{len(result.missing_ids)} requested ids are not eligible at {job.as_of:%Y-%m-%d}: "
+                        f"{', '.join(result.missing_ids[:10])}")
+        _guard(source, job, result)
+        _write(job, result, details, ledger, note)
+        result.exit_code = ExitCode.PARTIAL if result.failed else ExitCode.OK
+        message = "; ".join(f"{t.split('@')[-1]}: {e}" for t, e in result.failed.items())
+        ledger.finish("succeeded", result.exit_code, message)
     return result

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.contract import MODELS
@@ -94,6 +94,8 @@ def generate_cmd(
     months: Annotated[int | None, typer.Option(help="months of history")] = None,
     end: Annotated[str | None, typer.Option(help="horizon date (fixed default, never today)")] = None,
     dirty: Annotated[bool, typer.Option("--dirty", help="add a small share of realistic defects")] = False,
+    defect_rate: Annotated[float | None, typer.Option("--defect-rate", help="with --dirty: share of each event "
+                                                      "table appended again as duplicates (default 0.0005)")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
@@ -103,7 +105,7 @@ def generate_cmd(
         settings = _settings(config, overrides)
         g = settings.features.generate
         for key, value in (("seed", seed), ("accounts", accounts), ("leads", leads), ("months", months),
-                           ("end", end), ("dirty", dirty or None)):
+                           ("end", end), ("dirty", dirty or None), ("defect_rate", defect_rate)):
             if value is not None:
                 setattr(g, key, value)
         from signalscore.journey import run_generate
@@ -300,36 +302,98 @@ def rollback_cmd(
     out.print(f"{move.name}: champion rolled back from version {move.previous} to version {move.version} — {note}")
 
 
+def _ids(ids: list[str] | None, ids_file: Path | None) -> list[str] | None:
+    """The population: ids given one by one and/or one per line in a file; None means every eligible entity."""
+    if ids is None and ids_file is None:
+        return None
+    chosen = list(ids or [])
+    if ids_file is not None:
+        if not ids_file.exists():
+            raise typer.BadParameter(f"--ids-file {ids_file} does not exist")
+        chosen += [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
+    return list(dict.fromkeys(chosen))
+
+
+@contextmanager
+def _bar():
+    """A progress bar for the scoring job: a spinner while features build, a bar while rows are scored."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                        transient=True)
+    with progress:
+        task = progress.add_task("opening the data", total=None)
+
+        def update(description: str, completed: float | None = None, total: float | None = None) -> None:
+            progress.update(task, description=description, completed=completed, total=total)
+
+        yield update
+
+
+def _print_scoring(result, dry_run: bool) -> None:
+    bands = result.table["band"].value_counts().to_dict()
+    out.print(f"{result.model} version {result.version} scored {len(result.table):,} entities at "
+              f"{result.as_of:%Y-%m-%d}; bands {json.dumps(bands)}")
+    if result.missing_ids:
+        out.print(f"  [yellow]{len(result.missing_ids)} requested ids are not eligible:[/] "
+                  f"{', '.join(result.missing_ids[:10])}")
+    for target, rows in result.written.items():
+        same = result.unchanged.get(target)
+        out.print(f"  wrote {rows:,} rows to {target}" + (f" ({same:,} unchanged, not rewritten)" if same else ""))
+    for target, error in result.failed.items():
+        out.print(f"  [red]failed[/] {target.split('@')[-1]}: {error}")
+    if dry_run:
+        out.print("  dry run: nothing written")
+    elif result.ledger is not None:
+        out.print(f"  run {result.run_id}: ledger {result.ledger}")
+
+
 @app.command("score")
 def score_cmd(
     model: ModelOpt,
     data: DataOpt,
     as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date (default: the data's horizon)")] = None,
-    sink: Annotated[list[str] | None, typer.Option("--sink", help="SQLAlchemy URL (repeatable)")] = None,
+    sink: Annotated[list[str] | None, typer.Option(
+        "--sink", help="where scores go (repeatable): scores.parquet, scores.csv, sqlite:///crm.db, "
+                       "postgresql://user@host/db")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report, write nothing")] = False,
+    alias: Annotated[str | None, typer.Option("--alias", help="registry alias that serves (default: champion)")]
+    = None,
+    entity: Annotated[list[str] | None, typer.Option("--id", help="score only this entity (repeatable)")] = None,
+    ids_file: Annotated[Path | None, typer.Option("--ids-file", help="score only the ids listed, one per line")]
+    = None,
     model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Score every eligible entity with the serving alias; write scores/<model>/<as_of>.parquet and sinks."""
+    """Score the eligible entities with the serving alias; write scores/<model>/<as_of>.parquet and the sinks.
+
+    Exit codes: 0 done; 1 unexpected failure; 2 bad input; 4 refused to write (too many rejected input rows or
+    unscored entities); 5 another scoring run of this model holds the lock; 6 some sink rows failed.
+    """
     _check_model(model)
+    from serving.runs import ExitCode, GuardError, LockedError
+
     with _plain_errors():
         from signalscore.journey import ScoreRequest, run_score
 
-        request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name)
+        request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name, alias,
+                               _ids(entity, ids_file))
         ws = Workspace(workspace)
-        with project_run(ws):
-            result = run_score(_settings(config, overrides), ws, request, _report_validation)
-            log_summary({"entities_scored": len(result.table)},
-                        {"model_version": str(result.version), "as_of": f"{result.as_of:%Y-%m-%d}"})
-        bands = result.table["band"].value_counts().to_dict()
-        out.print(f"{model} version {result.version} scored {len(result.table):,} entities at "
-                  f"{result.as_of:%Y-%m-%d}; bands {json.dumps(bands)}")
-        for target, rows in result.written.items():
-            out.print(f"  wrote {rows:,} rows to {target}")
-        if dry_run:
-            out.print("  dry run: nothing written")
+        try:
+            with project_run(ws), _bar() as progress:
+                result = run_score(_settings(config, overrides), ws, request, _report_validation, progress)
+                log_summary({"entities_scored": len(result.table)},
+                            {"model_version": str(result.version), "as_of": f"{result.as_of:%Y-%m-%d}"})
+        except LockedError as error:
+            console.print(f"[bold red]not started:[/] {error}")
+            raise typer.Exit(ExitCode.LOCKED) from None
+        except GuardError as error:
+            console.print(f"[bold red]refused to write:[/] {error}")
+            raise typer.Exit(ExitCode.GUARD) from None
+        _print_scoring(result, dry_run)
+        if result.exit_code != ExitCode.OK:
+            raise typer.Exit(result.exit_code)
 
 
 @app.command("explain")

@@ -14,7 +14,7 @@ from features.generate import generate, write_company
 from features.sources import DataError, DataSource, is_database_url, open_data, read_truth, to_utc
 from features.table import read_prepared_table
 from features.validate import Validation, validate, write_rejected
-from serving.scoring import ScoreResult, score
+from serving.scoring import ScoreResult, ScoringJob, run_scoring
 from signalscore.config import Settings, flatten
 from signalscore.workspace import REGISTERED_NAME, Workspace
 from training.pipeline import TrainingData, TrainResult, train_model
@@ -110,14 +110,22 @@ class ScoreRequest:
     sinks: tuple[str, ...] = ()
     dry_run: bool = False
     registered_name: str | None = None
+    alias: str | None = None
+    entity_ids: list[str] | None = None
 
 
-def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: Report | None = None) -> ScoreResult:
+def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: Report | None = None,
+              progress: Callable[..., None] | None = None) -> ScoreResult:
+    """Score under the model's lock with a ledger in runs/; raises LockedError / GuardError for the CLI's codes."""
     ws.connect_mlflow()
     source = open_for(settings, request.data, request.model, ws=None if request.dry_run else ws, report=report)
-    as_of = to_utc(request.as_of) if request.as_of else source.horizon
-    return score(source, request.model, as_of, request.registered_name or REGISTERED_NAME[request.model],
-                 ws.scores(request.model), settings.features, settings.serving, request.sinks, request.dry_run)
+    job = ScoringJob(
+        model=request.model, registered_name=request.registered_name or REGISTERED_NAME[request.model],
+        as_of=to_utc(request.as_of) if request.as_of else source.horizon, scores_folder=ws.scores(request.model),
+        runs_folder=ws.runs, features_cfg=settings.features, cfg=settings.serving, sinks=request.sinks,
+        dry_run=request.dry_run, entity_ids=request.entity_ids, alias=request.alias, data_label=_where(request.data),
+    )
+    return run_scoring(source, job, progress)
 
 
 @dataclass

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from features.catalog import CATALOG as FULL_CATALOG
 from features.catalog import features_for
 from serving.batch import assemble
 from serving.config import ServingConfig
-from serving.explain import feature_points, sentence
+from serving.explain import feature_points, reasons, sentence
 
 CATALOG = features_for("account")
 NAMES = [f.name for f in CATALOG]
@@ -66,8 +67,8 @@ def test_group_points_add_up_and_reasons_carry_values():
     for reason in first:
         if reason["feature"] == "latest_nps":
             assert reason["sentence"] == "No NPS answer in the last year"
-        elif reason["feature"] == "logins_30d":
-            assert reason["sentence"] == "5 logins in the last 30 days"
+        elif reason["feature"] == "logins_30d":  # logins_prev_30d is 5 too in this frame
+            assert reason["sentence"] == "Logins held at 5 in the last 30 days, the same as the 30 days before"
     assert set(table.band) <= {"healthy", "at_risk", "critical"}
     assert table.score_change.isna().all()
 
@@ -88,5 +89,110 @@ def test_score_change_against_the_previous_run():
     second = assemble(frame, _fake_output(n, seed=2), model="renewal", version="1", catalog=CATALOG,
                       cfg=ServingConfig(), previous=first)
     assert np.allclose(second.score_change, second.score - first.score)
-    moved = json.loads(second.change_reasons.iloc[0])
+    moved = json.loads(second.change_reasons.iloc[0])["groups"]
     assert 1 <= len(moved) <= 3 and {"group", "points"} <= set(moved[0])
+
+
+BY_NAME = {f.name: f for f in FULL_CATALOG}
+NAN = float("nan")
+
+
+def test_logins_against_the_30_days_before():
+    logins = BY_NAME["logins_30d"]
+    assert sentence(logins, 12.0, 30.0) == "Logins fell to 12 in the last 30 days, 60% fewer than the 30 days before"
+    assert sentence(logins, 45.0, 30.0) == "Logins rose to 45 in the last 30 days, 50% more than the 30 days before"
+    assert sentence(logins, 12.0, 12.0) == "Logins held at 12 in the last 30 days, the same as the 30 days before"
+    assert sentence(logins, 5.0, 0.0) == "Logins rose to 5 in the last 30 days, up from none in the 30 days before"
+    assert sentence(logins, 0.0, 30.0) == "Logins fell to 0 in the last 30 days, down from 30 in the 30 days before"
+    assert sentence(logins, 0.0, 0.0) == "No logins in the last 30 days"
+    assert sentence(logins, 1200.0, 1201.0) == ("Logins held at 1,200 in the last 30 days, about the same as the 30 "
+                                                "days before")
+    # Without the window before (not a model input, or missing), the plain sentence.
+    assert sentence(logins, 12.0) == sentence(logins, 12.0, NAN) == "12 logins in the last 30 days"
+    assert sentence(logins, NAN, 30.0) == "Logins in the last 30 days not known (no product usage data)"
+
+
+def test_zeros_ones_and_missing_values_read_naturally():
+    assert sentence(BY_NAME["open_tickets"], 0) == "No open tickets"
+    assert sentence(BY_NAME["open_tickets"], 1.0) == "1 ticket open"
+    assert sentence(BY_NAME["open_tickets"], 3.0) == "3 tickets open"
+    assert sentence(BY_NAME["tickets_90d"], np.int64(0)) == "No support tickets in the last 90 days"
+    assert sentence(BY_NAME["tickets_90d"], NAN) == "Support tickets in the last 90 days not known (no ticket data)"
+    assert sentence(BY_NAME["days_since_last_login"], 0.3) == "Last login less than a day ago"
+    assert sentence(BY_NAME["days_since_last_login"], 1.2) == "Last login 1 day ago"
+    assert sentence(BY_NAME["days_since_last_login"], 14.6) == "Last login 15 days ago"
+    assert sentence(BY_NAME["latest_nps"], None) == "No NPS answer in the last year"
+    assert sentence(BY_NAME["latest_nps"], 0.0) == "Latest NPS answer: 0 of 10"  # a score of 0 is an answer
+    assert sentence(BY_NAME["nps_category"], NAN) == "No NPS answer in the last year"
+    assert sentence(BY_NAME["plan"], pd.NA) == "Plan unknown"
+    assert sentence(BY_NAME["industry"], None) == "Industry unknown"
+    assert sentence(BY_NAME["logins_per_seat_30d"], float("inf")).startswith("Logins per seat not known")
+
+
+def test_categories_print_as_words():
+    assert sentence(BY_NAME["job_function"], "data_and_it") == "Works in data and IT"
+    assert sentence(BY_NAME["lead_source"], "paid_search") == "Came in through paid search"
+    assert sentence(BY_NAME["seniority"], "c_level") == "Seniority: C-level"
+    assert sentence(BY_NAME["plan"], "growth") == "On the growth plan"
+    assert sentence(BY_NAME["industry"], "Financial Services") == "Industry: Financial Services"
+
+
+def test_changes_and_trends_say_which_way_they_moved():
+    nps = BY_NAME["nps_change"]
+    assert sentence(nps, -0.4) == "NPS fell by 0.4 points on the 180 days before"
+    assert sentence(nps, 1.25) == "NPS rose by 1.2 points on the 180 days before"
+    assert sentence(nps, 0.0) == sentence(nps, -0.02) == "NPS unchanged on the 180 days before"
+    trend = BY_NAME["login_trend"]
+    assert sentence(trend, 0.4) == "Logins fell to 40% of the 30 days before"
+    assert sentence(trend, 1.5) == "Logins rose to 150% of the 30 days before"
+    assert sentence(trend, 1.0) == "Logins held at 100% of the 30 days before"
+    assert sentence(trend, NAN) == "No logins in the 30 days before to compare with"
+
+
+def test_reasons_quote_the_rows_own_values_and_the_window_before():
+    names = ["logins_30d", "logins_prev_30d", "plan", "latest_nps", "open_tickets"]
+    catalog = [BY_NAME[n] for n in names]
+    values = pd.DataFrame({"logins_30d": [12.0, 3.0], "logins_prev_30d": [30.0, NAN], "plan": ["growth", None],
+                           "latest_nps": [NAN, 9.0], "open_tickets": [0.0, 1.0]})
+    points = pd.DataFrame([[-4.0, 1.0, 0.5, -2.0, 3.0], [2.0, -1.0, -0.5, 6.0, -3.0]], columns=names)
+    first, second = (json.loads(r) for r in reasons(points, values, catalog, top=2))
+    assert [r["feature"] for r in first] == ["logins_30d", "latest_nps", "open_tickets", "logins_prev_30d"]
+    assert first[0] == {"feature": "logins_30d", "group": "Product Usage", "value": 12.0, "points": -4.0,
+                        "sentence": "Logins fell to 12 in the last 30 days, 60% fewer than the 30 days before"}
+    assert first[1]["value"] is None and first[1]["sentence"] == "No NPS answer in the last year"
+    assert first[2]["sentence"] == "No open tickets"
+    assert [r["feature"] for r in second] == ["open_tickets", "logins_prev_30d", "latest_nps", "logins_30d"]
+    assert second[0]["sentence"] == "1 ticket open"
+    assert second[3]["sentence"] == "3 logins in the last 30 days"  # the window before is missing
+    # Without the paired column among the values, the plain sentence.
+    alone = json.loads(reasons(points[["logins_30d"]], values[["logins_30d"]], catalog, top=1)[0])
+    assert alone[0]["sentence"] == "12 logins in the last 30 days"
+
+
+def _typical(f) -> object:
+    if f.categorical:
+        return (f.labels or ("growth",))[0] if f.kind == "band" or f.name == "plan" else next(iter(f.words), "Other")
+    return {"ratio": 0.42, "trend": 0.6, "change": 0.8, "mean": 3.4}.get(f.kind, 17.0)
+
+
+def test_every_catalog_sentence_renders_for_typical_zero_negative_and_missing_values():
+    for f in FULL_CATALOG:
+        cases: list[tuple[object, object]] = [(_typical(f), None), (None, None), (NAN, None), (pd.NA, None)]
+        if not f.categorical:
+            cases += [(0.0, None), (0, None), (1.0, None), (np.float64(0.4), None), (2.5e6, None)]
+            if f.kind == "change" or "−" in f.unit:  # a move, or sentiment (−1..1)
+                cases.append((-0.7, None))
+        if f.previous:
+            cases += [(12.0, 30.0), (30.0, 12.0), (12.0, 12.0), (5.0, 0.0), (0.0, 0.0), (0.0, 7.0), (4.0, NAN)]
+        for value, previous in cases:
+            text = sentence(f, value, previous)
+            assert text and text[0] == text[0].upper(), (f.name, value, text)
+            for bad in ("nan", "None", "<NA>", "{", "}", "inf"):
+                assert bad not in text, (f.name, value, previous, text)
+        assert f.missing, f.name  # every feature says what missing means for it
+        if f.kind in ("count", "nunique", "open_at_as_of", "prior_outcomes"):
+            assert f.zero and f.one, f.name  # counts: "No logins", "1 login"
+        if f.previous:
+            assert f.previous in BY_NAME and BY_NAME[f.previous].entity == f.entity, f.name
+        if f.change_template:
+            assert "{moved}" in f.change_template, f.name

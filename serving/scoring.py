@@ -21,7 +21,7 @@ from features.sources import DataSource
 from serving.batch import assemble_with_details
 from serving.config import ServingConfig
 from serving.runs import ExitCode, GuardError, RunLedger, check_guard, new_run_id, scoring_lock
-from serving.sinks import SinkError, open_sink, write_parquet
+from serving.sinks import SinkError, open_sink, redact, write_parquet
 
 Progress = Callable[..., None]  # progress(description, completed=None, total=None)
 
@@ -129,12 +129,12 @@ def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: 
     write_parquet(details, details_file(job.scores_folder, job.as_of))
     result.written[str(path)] = len(result.table)
     for i, target in enumerate(job.sinks, 1):
-        progress(f"writing {i}/{len(job.sinks)}: {target.split('@')[-1]}")
+        progress(f"writing {i}/{len(job.sinks)}: {redact(target)}")
         try:
             outcome = open_sink(target, job.model).write(result.table, ledger.run_id)
-        except SinkError as error:
-            result.failed[target] = str(error)
-            ledger.record_sink(f"sink{i}", target=target, failed=len(result.table))
+        except SinkError as error:  # this sink rolled back; the others still get their rows
+            result.failed[redact(target)] = str(error)
+            ledger.record_sink(f"sink{i}", target=redact(target), failed=len(result.table))
             continue
         result.written[outcome.target] = outcome.written
         result.unchanged[outcome.target] = outcome.unchanged
@@ -145,6 +145,8 @@ def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: 
 def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None = None) -> ScoreResult:
     """One scoring run under the model's lock, recorded in `runs/`; see `ExitCode` for how it can end."""
     note = progress or (lambda *_, **__: None)
+    for target in job.sinks:  # a mistyped sink is bad input, found before any work (raises SinkError)
+        open_sink(target, job.model)
     if job.dry_run:  # computes, checks and reports; takes no lock and writes nothing, not even a ledger
         result, _ = compute(source, job, note)
         _guard(source, job, result)
@@ -168,6 +170,6 @@ def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None =
         _guard(source, job, result)
         _write(job, result, details, ledger, note)
         result.exit_code = ExitCode.PARTIAL if result.failed else ExitCode.OK
-        message = "; ".join(f"{t.split('@')[-1]}: {e}" for t, e in result.failed.items())
+        message = "; ".join(f"{t}: {e}" for t, e in result.failed.items())
         ledger.finish("succeeded", result.exit_code, message)
     return result

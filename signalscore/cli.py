@@ -340,7 +340,7 @@ def _print_scoring(result, dry_run: bool) -> None:
         same = result.unchanged.get(target)
         out.print(f"  wrote {rows:,} rows to {target}" + (f" ({same:,} unchanged, not rewritten)" if same else ""))
     for target, error in result.failed.items():
-        out.print(f"  [red]failed[/] {target.split('@')[-1]}: {error}")
+        out.print(f"  [red]failed[/] {target}: {error}")
     if dry_run:
         out.print("  dry run: nothing written")
     elif result.ledger is not None:
@@ -373,6 +373,7 @@ def score_cmd(
     """
     _check_model(model)
     from serving.runs import ExitCode, GuardError, LockedError
+    from serving.sinks import SinkError
 
     with _plain_errors():
         from signalscore.journey import ScoreRequest, run_score
@@ -391,6 +392,9 @@ def score_cmd(
         except GuardError as error:
             console.print(f"[bold red]refused to write:[/] {error}")
             raise typer.Exit(ExitCode.GUARD) from None
+        except SinkError as error:
+            console.print(f"[bold red]error:[/] {error}")
+            raise typer.Exit(ExitCode.BAD_INPUT) from None
         _print_scoring(result, dry_run)
         if result.exit_code != ExitCode.OK:
             raise typer.Exit(result.exit_code)

@@ -93,3 +93,10 @@ def test_the_guard_refuses_to_write_on_a_flood_of_bad_rows(served, tmp_path):
     refused = latest_runs(served.runs, "renewal")[0]
     assert refused["status"] == "refused" and refused["exit_code"] == ExitCode.GUARD
     assert json.dumps(refused)  # the ledger stays plain JSON
+
+
+def test_a_mistyped_sink_is_bad_input_before_any_work(served, small_company, tmp_path):
+    before = sorted(served.runs.glob("*.json"))
+    result = _score(served, small_company, "--sink", "mysql://user:secret@host/crm")
+    assert result.exit_code == ExitCode.BAD_INPUT and "secret" not in result.output
+    assert sorted(served.runs.glob("*.json")) == before

@@ -100,3 +100,12 @@ def test_a_mistyped_sink_is_bad_input_before_any_work(served, small_company, tmp
     result = _score(served, small_company, "--sink", "mysql://user:secret@host/crm")
     assert result.exit_code == ExitCode.BAD_INPUT and "secret" not in result.output
     assert sorted(served.runs.glob("*.json")) == before
+
+
+def test_a_sink_that_cannot_be_written_is_reported_and_the_others_are_written(served, small_company, tmp_path):
+    good = tmp_path / "health.parquet"
+    result = _score(served, small_company, "--sink", "sqlite:////no/such/folder/crm.db", "--sink", str(good))
+    assert result.exit_code == ExitCode.PARTIAL, result.output
+    assert good.exists() and "failed" in result.output
+    ledger = latest_runs(served.runs, "renewal")[0]
+    assert ledger["exit_code"] == ExitCode.PARTIAL and ledger["failed"] > 0 and ledger["written"] > 0

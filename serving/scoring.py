@@ -6,7 +6,9 @@ looks broken, and an exit code that says what happened (`serving.runs.ExitCode`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from mlflow import MlflowClient
 from features.config import FeaturesConfig
 from features.dataset import build_dataset, model_features
 from features.sources import DataSource
-from serving.batch import assemble_with_details
+from serving.batch import assemble_chunks
 from serving.config import ServingConfig
 from serving.runs import ExitCode, GuardError, RunLedger, check_guard, new_run_id, scoring_lock
 from serving.sinks import SinkError, open_sink, redact, write_parquet
@@ -86,13 +88,42 @@ def score_file(folder: Path, as_of: pd.Timestamp) -> Path:
     return folder / f"{as_of:%Y-%m-%d}.parquet"
 
 
-def _predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, chunk: int, progress: Progress) -> pd.DataFrame:
-    """The pyfunc's output in chunks, so a progress bar moves on large populations."""
-    parts = []
-    for start in range(0, len(rows), chunk):
-        parts.append(pyfunc.predict(rows.iloc[start:start + chunk]))
-        progress("scoring", completed=min(start + chunk, len(rows)), total=len(rows))
-    return pd.concat(parts, ignore_index=True) if parts else pyfunc.predict(rows)
+def _predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, chunk: int, progress: Progress,
+             taper_from: int = 1000) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """The pyfunc's output chunk by chunk, as (start, stop, output for rows start:stop), so a progress bar moves.
+
+    Scoring runs in a worker thread one chunk ahead: the first chunk starts before this returns (the caller
+    prepares meanwhile), and the next one while the caller explains this one. LightGBM lets go of the GIL while
+    it predicts, so both run at once; its own thread count stays as the model has it. The last chunk, from
+    `taper_from` rows, is scored in pieces of 1/2, 1/4, 1/8 and 1/8 of it: the explaining left after the last
+    prediction is short, and a population of one chunk is explained while it scores too.
+    """
+    if len(rows) == 0:
+        return iter([(0, 0, pyfunc.predict(rows))])
+    bounds = [(start, min(start + chunk, len(rows))) for start in range(0, len(rows), chunk)]
+    if bounds[-1][1] - bounds[-1][0] >= taper_from:
+        start, stop = bounds.pop()
+        size = stop - start
+        cuts = [start, start + size // 2, start + 3 * size // 4, start + 7 * size // 8, stop]
+        bounds += [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signalscore-predict")
+
+    def score(i: int) -> pd.DataFrame:
+        start, stop = bounds[i]
+        return pyfunc.predict(rows.iloc[start:stop])
+
+    def chunks(pending: Future) -> Iterator[tuple[int, int, pd.DataFrame]]:
+        try:
+            for i, (start, stop) in enumerate(bounds):
+                output = pending.result()
+                if i + 1 < len(bounds):
+                    pending = pool.submit(score, i + 1)
+                progress("scoring and explaining", completed=stop, total=len(rows))
+                yield start, stop, output
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return chunks(pool.submit(score, 0))
 
 
 def compute(source: DataSource, job: ScoringJob, progress: Progress) -> tuple[ScoreResult, pd.DataFrame]:
@@ -102,12 +133,11 @@ def compute(source: DataSource, job: ScoringJob, progress: Progress) -> tuple[Sc
     catalog = model_features(job.model, names)
     progress("building features")
     frame = build_dataset(source, job.model, [job.as_of], job.features_cfg, names=names, entity_ids=job.entity_ids)
-    output = _predict(pyfunc, frame[names].reset_index(drop=True), job.cfg.chunk_rows, progress)
+    outputs = _predict(pyfunc, frame[names].reset_index(drop=True), job.cfg.chunk_rows, progress)  # starts scoring
     previous, previous_details = previous_scores(job.scores_folder, job.as_of)
-    progress("explaining")
-    table, details = assemble_with_details(frame, output, model=job.model, version=version, catalog=catalog,
-                                           cfg=job.cfg, previous=previous, previous_details=previous_details,
-                                           model_metadata=pyfunc.metadata.metadata)
+    table, details = assemble_chunks(frame, outputs, model=job.model, version=version, catalog=catalog, cfg=job.cfg,
+                                     previous=previous, previous_details=previous_details,
+                                     model_metadata=pyfunc.metadata.metadata)
     missing = sorted(set(map(str, job.entity_ids or [])) - set(table.entity_id))
     return ScoreResult(job.model, version, job.as_of, table, missing_ids=missing), details
 

@@ -108,7 +108,7 @@ def _feature_moves(rows: np.ndarray, before_rows: np.ndarray, values: dict[str, 
     keep = np.abs(moved) > 1e-9
     items, feats = np.nonzero(keep)[0], order[keep]
     by_name = {f.name: f for f in catalog}
-    lead, after = np.empty(len(items), dtype=np.intp), np.empty(len(items), dtype=np.intp)
+    lead, after, sentence = (np.empty(len(items), dtype=np.intp) for _ in range(3))
     leads: list[str] = []
     afters: list[str] = []
     tails: list[str] = []
@@ -127,11 +127,14 @@ def _feature_moves(rows: np.ndarray, before_rows: np.ndarray, values: dict[str, 
         after[at] = len(afters) + codes
         afters += [f', "after": {text}, "points": ' for text in texts]
         said = sentences.setdefault(feature.name, Sentences(feature))
-        tails += said.floats(plain.tolist()) if isinstance(plain, np.ndarray) else [said.piece(v) for v in plain]
+        said_codes, pieces = (said.floats(plain) if isinstance(plain, np.ndarray)
+                              else (np.arange(len(plain)), [said.piece(v) for v in plain]))
+        sentence[at] = len(tails) + said_codes[codes]
+        tails += pieces
     integer, fraction = json_points(moved[keep])
     texts = (np.array(afters, dtype=object), np.array(tails, dtype=object))
     return join_lists(len(rows), items, (lead, np.array(leads, dtype=object)),
-                      [(after, texts[0]), integer, fraction, (after, texts[1])])
+                      [(after, texts[0]), integer, fraction, (sentence, texts[1])])
 
 
 def _changes(ids: np.ndarray, score: np.ndarray, groups: list[str], sums: np.ndarray, values: dict[str, Values],

@@ -438,17 +438,45 @@ class Sentences:
     def _render(self, value: object, previous_value: object = None) -> str:
         return f', "sentence": {json.dumps(sentence(self.feature, value, previous_value))}}}'
 
-    def floats(self, values: list[float]) -> list[str]:
-        """`piece` of many Python floats (no previous value) at once."""
-        if not self.spec:
-            return [self.piece(v) for v in values]
-        get, out = self.pieces.get, []
-        for v, key in zip(values, map(format, values, [self.spec] * len(values)), strict=True):
-            piece = get(key)
-            if piece is None:
-                piece = self.pieces[key] = self._render(v)
-            out.append(piece)
-        return out
+    def floats(self, values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """`piece` of float values (no previous value): a code per value and the piece per code.
+
+        Values that print alike (`display_classes`) share a code and one `piece` call, so a sentence costs a
+        dictionary lookup per printed value, not a format call per value.
+        """
+        classes = display_classes(values, self.spec) if self.spec else None
+        if classes is None:
+            return np.arange(len(values)), [self.piece(v) for v in values.tolist()]
+        _, first, codes = np.unique(classes, return_index=True, return_inverse=True)
+        return codes.reshape(-1), [self.piece(v) for v in values[first].tolist()]
+
+
+_FIXED = re.compile(r"\+?,?\.(\d)([f%])")  # "+.1f", ",.0f", ".0%": a sign, grouping, N decimals, fixed or percent
+
+
+def display_classes(values: np.ndarray, spec: str) -> np.ndarray | None:
+    """Per float an integer such that equal integers print alike with `spec`; None for a spec of another form.
+
+    A fixed spec with N decimals prints the correctly rounded integer K = round(x·10ᴺ) (x·100 first for "%",
+    as Python multiplies before it formats), plus the sign of a zero ("-0", "+0.0"); the class is 2K (+1 for a
+    negative zero). rint(x·10ᴺ) is that K unless x·10ᴺ lies within rounding error of a half: those, and NaN,
+    ±inf and anything from 10⁹ up, get a class of their own (they print by themselves, through `piece`).
+    """
+    match = _FIXED.fullmatch(spec)
+    if match is None:
+        return None
+    x = values * 100.0 if match.group(2) == "%" else values
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = x * 10.0 ** int(match.group(1))
+        whole = np.rint(z)
+        sure = (np.abs(z) < 1e9) & (np.abs(z - np.floor(z) - 0.5) > 1e-6)
+    classes = 2 * np.where(sure, whole, 0).astype(np.int64) + (sure & (whole == 0) & np.signbit(x))
+    unsure = np.flatnonzero(~sure)
+    classes[unsure] = PRINTS_ALONE + np.arange(len(unsure))
+    return classes
+
+
+PRINTS_ALONE = 2**40  # display classes from here up hold one value each
 
 
 def float_texts(values: np.ndarray, non_finite: dict[str, str] | None = None) -> list[str]:
@@ -470,15 +498,17 @@ def by_column(columns: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.concatenate([[0], np.cumsum(np.bincount(columns, minlength=width))])
 
 
-def _value_pieces(said: Sentences, values: Values, previous: Values | None) -> tuple[np.ndarray, list[str], list[str]]:
-    """Codes per element and per code the reason's head ('{"feature": ..., "value": V, "points": ') and tail
-    (', "sentence": "..."}')."""
+def _value_pieces(said: Sentences, values: Values,
+                  previous: Values | None) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """Per element a code into the reasons' heads ('{"feature": ..., "value": V, "points": ') and one into their
+    tails (', "sentence": "..."}'), and those heads and tails."""
     codes, reps = distinct(values)
     feature = said.feature
     head = f'{{"feature": {json.dumps(feature.name)}, "group": {json.dumps(feature.group)}, "value": '
     if previous is None and isinstance(reps, np.ndarray) and reps.dtype == np.float64:
         heads = [f'{head}{t}, "points": ' for t in float_texts(reps, JSON_VALUE)]
-        return codes, heads, said.floats(reps.tolist())
+        said_codes, tails = said.floats(reps)
+        return codes, heads, said_codes[codes], tails
     if previous is None:
         pairs = [(value, None) for value in reps]
     else:
@@ -487,7 +517,7 @@ def _value_pieces(said: Sentences, values: Values, previous: Values | None) -> t
         pairs = [(reps[codes[i]], other_reps[other[i]]) for i in at]
         codes = pair_codes.reshape(-1)
     heads = [f'{head}{json_text(json_value(value))}, "points": ' for value, _ in pairs]
-    return codes, heads, [said.piece(value, before) for value, before in pairs]
+    return codes, heads, codes, [said.piece(value, before) for value, before in pairs]
 
 
 def reason_texts(points: np.ndarray, columns: list[Values], previous: list[Values | None], features: list[Feature],
@@ -517,7 +547,7 @@ def reason_texts(points: np.ndarray, columns: list[Values], previous: list[Value
     flat = grid.ravel()
     slots = np.flatnonzero(flat >= 0)
     rows, feats = slots // (2 * k), flat[slots]
-    codes = np.empty(len(slots), dtype=np.intp)
+    codes, tail_codes = np.empty(len(slots), dtype=np.intp), np.empty(len(slots), dtype=np.intp)
     heads: list[str] = []
     tails: list[str] = []
     order, bounds = by_column(feats, width)
@@ -525,11 +555,11 @@ def reason_texts(points: np.ndarray, columns: list[Values], previous: list[Value
         at = order[bounds[j]:bounds[j + 1]]
         at_rows = rows[at]
         said = sentences.setdefault(features[j].name, Sentences(features[j]))
-        feature_codes, feature_heads, feature_tails = _value_pieces(
+        feature_codes, feature_heads, feature_tail_codes, feature_tails = _value_pieces(
             said, columns[j][at_rows], None if previous[j] is None else previous[j][at_rows])
-        codes[at] = len(heads) + feature_codes
+        codes[at], tail_codes[at] = len(heads) + feature_codes, len(tails) + feature_tail_codes
         heads += feature_heads
         tails += feature_tails
     integer, fraction = json_points(points[rows, feats])
     return join_lists(n, rows, (codes, np.array(heads, dtype=object)),
-                      [integer, fraction, (codes, np.array(tails, dtype=object))])
+                      [integer, fraction, (tail_codes, np.array(tails, dtype=object))])

@@ -14,6 +14,8 @@ from serving import explain
 from serving.batch import assemble
 from serving.config import ServingConfig
 from serving.explain import (
+    PRINTS_ALONE,
+    display_classes,
     feature_points,
     json_points,
     reasons,
@@ -285,3 +287,17 @@ def test_top_columns_are_the_stable_sort_s_first_and_last():
         order = np.argsort(points, axis=1, kind="stable")
         assert np.array_equal(smallest, order[:, :k]) and np.array_equal(largest, order[:, ::-1][:, :k])
         assert np.array_equal(smallest_stable(points, k), order[:, :k])
+
+
+def test_values_in_one_display_class_print_alike():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(0, 50, 20000), rng.integers(-2000, 2000, 4000) / 200 + 0.0025,
+                             rng.integers(-2000, 2000, 4000) / 20, [0.0, -0.0, -0.004, 0.004, 0.005, -0.005, 0.995,
+                                                                    2.675, 1e12, -1e15, np.nan, np.inf, -np.inf]])
+    for spec in (",.0f", ".0f", ".1f", ",.1f", "+.1f", "+.2f", ".0%", ".1%"):
+        classes = display_classes(values, spec)
+        texts = pd.Series([format(v, spec) for v in values.tolist()])
+        assert (texts.groupby(classes).nunique() == 1).all(), spec
+        sure = classes < PRINTS_ALONE  # the rest (near a half, not finite, huge) print by themselves
+        assert texts[sure].groupby(classes[sure]).first().is_unique and sure.mean() > 0.8, spec
+    assert display_classes(values, "") is None and display_classes(values, ">8.1f") is None

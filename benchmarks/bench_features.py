@@ -18,8 +18,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _measure import timed  # noqa: E402
 
 from features.catalog import Feature, features_for  # noqa: E402
 
@@ -123,22 +123,6 @@ STEPS = {"trainset": step_trainset, "snapshots": step_snapshots, "engine7": step
 
 
 # ------------------------------------------------------------------------------------------- orchestration
-
-
-def timed(cmd: list[str], log: Path) -> dict:
-    """Run cmd under /usr/bin/time -v; wall seconds, peak RSS (GiB) and the step's JSON line (if any)."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=REPO)
-    wall = time.perf_counter() - t0
-    log.write_text(proc.stdout + "\n" + proc.stderr)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    info: dict = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH "):
-            info = json.loads(line[6:])
-    return {"wall_s": wall, "peak_gib": rss_kb / 1024**2, **info}
 
 
 def run_step(name: str, args: list[str], log: Path) -> dict:

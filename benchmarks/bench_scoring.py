@@ -35,22 +35,21 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+LIBRARIES = ("lightgbm", "numpy", "pandas", "pyarrow", "mlflow")  # versions named in the report
 sys.path.insert(0, str(REPO))
+
+from _measure import code_version, machine, timed  # noqa: E402
 
 SEED = 7
 MODEL = "renewal"
 REGISTERED = "signalscore-renewal"
-_CHILD_ENV_DROP = ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 STEPS = (  # name, label in the table
     ("pred_contrib", "(a) LightGBM `pred_contrib` on the encoded matrix"),
     ("probability", "(b) probability only, no explanations (encoding + margin + calibration)"),
@@ -273,25 +272,6 @@ def prepare(out: Path, n: int) -> dict:
 # ------------------------------------------------------------------------------------------ orchestration
 
 
-def timed(cmd: list[str], log: Path, env: dict | None = None) -> dict:
-    """Run cmd under /usr/bin/time -v; wall seconds, peak RSS (GiB), the loads around it and its BENCH line."""
-    env = {k: v for k, v in (env or os.environ).items() if k not in _CHILD_ENV_DROP}
-    load = os.getloadavg()[0]
-    started = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=REPO, env=env)
-    wall = time.perf_counter() - started
-    log.write_text(" ".join(cmd) + "\n\n" + proc.stdout + "\n" + proc.stderr)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    info: dict = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH "):
-            info = json.loads(line[6:])
-    return {"wall_s": wall, "peak_gib": rss_kb / 1024**2, "load_before": load, "load_after": os.getloadavg()[0],
-            **info}
-
-
 def ensure_model(out: Path, retrain: bool) -> dict:
     """Generate the default company and train the default renewal model, unless OUT holds them already."""
     marker = out / "work" / "model.json"
@@ -315,28 +295,6 @@ def ensure_model(out: Path, retrain: bool) -> dict:
     return made | {"now": True}
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    from importlib.metadata import version
-
-    libs = ", ".join(f"{name} {version(name)}" for name in ("lightgbm", "numpy", "pandas", "pyarrow", "mlflow"))
-    return (f"{os.cpu_count()} cores ({cpu}, {platform.machine()}), {mem_kb / 1024**2:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {libs}")
-
-
-def code_version() -> str:
-    """The checkout's commit, and whether tracked files had uncommitted changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def report(results: dict[int, dict[str, dict]], data: dict, made: dict, a: argparse.Namespace, today: str,
            code: tuple[str, str]) -> str:
     loads = [r[k] for by_step in results.values() for r in by_step.values() for k in ("load_before", "load_after")]
@@ -346,7 +304,7 @@ def report(results: dict[int, dict[str, dict]], data: dict, made: dict, a: argpa
     lines = [
         f"# Scoring throughput benchmark, {today}",
         "",
-        f"Command: `{command}`. Machine: {machine()}. 1-minute load average {min(loads):.2f}–{max(loads):.2f} "
+        f"Command: `{command}`. Machine: {machine(LIBRARIES)}. 1-minute load average {min(loads):.2f}–{max(loads):.2f} "
         "around the steps (a shared machine).",
         "",
         f"Code: {code[0]} at the start" + ("." if code[0] == code[1] else f", {code[1]} at the end."),

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+LIBRARIES = ("lightgbm", "optuna", "mlflow", "duckdb")  # versions named in the report
 sys.path.insert(0, str(REPO))
+
+from _measure import code_version, machine, timed  # noqa: E402
 
 MODELS = ("conversion", "renewal")
 SEED = 7
@@ -49,7 +49,6 @@ PHASES = (
     ("backtest", "rolling backtest"),
     ("logging", "explanations, MLflow logging, registry"),
 )
-_CHILD_ENV_DROP = ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
 
 def phase_of(description: str) -> str | None:
@@ -91,23 +90,6 @@ def train_with_phase_lines(argv: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ orchestration
-
-
-def timed(cmd: list[str], log: Path) -> dict:
-    """Run cmd under /usr/bin/time -v; wall seconds, peak RSS (GiB), CPU %, the start time and the stdout."""
-    env = {k: v for k, v in os.environ.items() if k not in _CHILD_ENV_DROP}
-    load = os.getloadavg()[0]
-    started = time.time()
-    t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=REPO, env=env)
-    wall = time.perf_counter() - t0
-    log.write_text(" ".join(cmd) + "\n\n" + proc.stdout + "\n" + proc.stderr)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    cpu = re.search(r"Percent of CPU this job got: (\d+)%", proc.stderr)
-    return {"wall_s": wall, "peak_gib": rss_kb / 1024**2, "cpu_pct": int(cpu.group(1)) if cpu else None,
-            "started": started, "load_before": load, "load_after": os.getloadavg()[0], "stdout": proc.stdout}
 
 
 def phases(run: dict) -> dict[str, float]:
@@ -167,28 +149,6 @@ def train(model: str, data: Path, ws: Path, log: Path, threads: int, trials: int
     return r | {"phases": phases(r)} | run_metrics(ws, model)
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    from importlib.metadata import version
-
-    libs = ", ".join(f"{name} {version(name)}" for name in ("lightgbm", "optuna", "mlflow", "duckdb"))
-    return (f"{os.cpu_count()} cores ({cpu}, {platform.machine()}), {mem_kb / 1024**2:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {libs}")
-
-
-def code_version() -> str:
-    """The checkout's commit, and whether tracked files had uncommitted changes (the code may change mid-run)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def _n(value: float) -> str:
     return f"{int(value):,}" if value == value else "—"
 
@@ -207,7 +167,7 @@ def report(rows: list[dict], generated: dict[int, dict | None], a: argparse.Name
     lines = [
         f"# Training benchmark, {today}",
         "",
-        f"Command: `{command}`. Machine: {machine()}. Shared machine: 1-minute load average "
+        f"Command: `{command}`. Machine: {machine(LIBRARIES)}. Shared machine: 1-minute load average "
         f"{min(loads):.2f}–{max(loads):.2f} around the train runs (other processes, e.g. test runs, were running).",
         "",
         f"Code: {code[0]} at the start" + ("." if code[0] == code[1] else f", {code[1]} at the end."),

@@ -28,6 +28,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from serving.config import CrmConfig
+
 log = logging.getLogger(__name__)
 
 TABLE_OF_MODEL = {"conversion": "lead_scores", "renewal": "account_health"}
@@ -36,7 +38,8 @@ HISTORY_SUFFIX = "_history"
 IGNORED_FOR_UNCHANGED = frozenset({"scored_at", "run_id"})
 FLOAT_TOLERANCE = 1e-12
 SUPPORTED_TARGETS = ("PATH.parquet", "PATH.csv", "sqlite:///PATH", "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
-                     "postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB")
+                     "postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB", "hubspot://[HOST[:PORT]][/OBJECT]",
+                     "salesforce://HOST[:PORT][/SOBJECT]")
 _SQL_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgresql+psycopg": "postgresql"}
 
 
@@ -50,6 +53,7 @@ class SinkResult:
     failed: int  # rows that could not be written: always 0 here, a write either succeeds whole or raises
     history: int  # rows appended to the history table (SQL only; 0 when the run_id was already written)
     added_columns: tuple[str, ...] = ()  # "table.column" added to existing tables because the schema grew
+    dead_letter: str | None = None  # CRM sinks: the file listing the records that were not written, with reasons
 
 
 class SinkError(RuntimeError):
@@ -85,15 +89,24 @@ def _unsupported(target: str, why: str) -> SinkError:
                      f"{', '.join(SUPPORTED_TARGETS)}")
 
 
-def open_sink(target: str, model: str) -> Sink:
+def open_sink(target: str, model: str, *, crm: CrmConfig | None = None, state_dir: Path | None = None,
+              progress: Callable[..., None] | None = None) -> Sink:
     """The sink for a target, chosen by its form; raises SinkError for anything it cannot write.
 
-    Only the form is checked here (no connection is opened), so a job can validate all its sinks before scoring.
+    Only the form is checked here (no connection is opened; a CRM sink checks that its token is set), so a job
+    can validate all its sinks before scoring. CRM sinks keep their journal and dead-letter files in `state_dir`.
     """
     if model not in TABLE_OF_MODEL:
         raise SinkError(f"cannot write scores to {redact(target)!r}: unknown model {model!r} "
                         f"(expected one of {', '.join(TABLE_OF_MODEL)})")
     scheme = _scheme(target)
+    if scheme in ("hubspot", "salesforce"):
+        from serving.crm import CrmSink  # the CRM module builds on this one
+
+        if state_dir is None:
+            raise SinkError(f"cannot write scores to {redact(target)}: a CRM sink needs a state folder for its "
+                            "journal")
+        return CrmSink(target, model, crm or CrmConfig(), state_dir, progress=progress)
     if scheme is not None:
         if scheme not in _SQL_SCHEMES:
             raise _unsupported(target, f"{scheme}:// is not a supported database or file form")

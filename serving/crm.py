@@ -14,8 +14,8 @@ a record that already holds the intended values is acknowledged, never sent agai
 every answer that leaves the outcome open: a 5xx, a timeout, a dropped connection, an error HubSpot does not tie
 to a record. 429s are retried after `Retry-After`; the rest with exponential backoff and jitter (tenacity).
 Records the CRM refuses (unknown id, a field it rejects) or that stay undeliverable after the last attempt go to
-the run's dead-letter file with the reason; `signalscore score --resume RUN_ID` sends what is left (retryable
-dead records after a read-back) without touching the rest.
+the run's dead-letter file with the reason (and whether a plain retry could help); once the cause is fixed,
+`signalscore score --resume RUN_ID` sends what is left, after a read-back, without touching the rest.
 
 Tokens come from environment variables, live only in the HTTP client's headers, and are scrubbed from any text
 that leaves this module.
@@ -258,10 +258,15 @@ class Journal:
                            rows)
 
     def reopen(self, run_id: str) -> int:
-        """A resumed run gets another go at what failed for a passing reason; returns how many records."""
+        """A resumed run gets another go at every record it did not write; returns how many.
+
+        Resuming is what an operator does once the cause is fixed (the token, the missing CRM records, the
+        outage), so records the CRM refused are tried again too. They are read back first, like any record in
+        doubt: one may have landed after all.
+        """
         with self._transaction() as db:
-            return db.execute("UPDATE outbox SET state = 'in_flight' WHERE run_id = ? AND state = 'dead' "
-                              "AND retryable = 1", (run_id,)).rowcount
+            return db.execute("UPDATE outbox SET state = 'in_flight' WHERE run_id = ? AND state = 'dead'",
+                              (run_id,)).rowcount
 
     def entries(self, run_id: str, state: str) -> list[Entry]:
         rows = self.db.execute("SELECT entity_id, digest, payload, attempts FROM outbox WHERE run_id = ? AND "

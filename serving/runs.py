@@ -394,7 +394,8 @@ FIELDS = (
 # Set by the ledger itself, never by `start` / `update`.
 _OWN_FIELDS = {"run_id", "status", "model", "started_at", "finished_at", "seconds", "written", "unchanged",
                "failed", "exit_code", "host", "pid"}
-SINK_FIELDS = ("target", "written", "unchanged", "failed", "history")
+SINK_FIELDS = ("target", "status", "written", "unchanged", "failed", "history", "dead_letter")
+SINK_STATUSES = ("pending", "done", "partial", "failed")  # partial: some records sit in a dead-letter file
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|credential|auth", re.IGNORECASE)
 
 
@@ -442,9 +443,35 @@ class RunLedger:
         ledger._write()
         return ledger
 
+    @classmethod
+    def reopen(cls, runs_dir: Path, run_id: str) -> RunLedger:
+        """Take up an unfinished run again (`signalscore score --resume`): its ledger is "running" once more.
+
+        Resumable: a run that failed, that was killed (still "running", its lock free: the caller holds it now),
+        or that succeeded with some records not written (exit code 6). A run that wrote everything, a refused
+        run and a dry run have nothing to resume.
+        """
+        path = runs_dir / f"{run_id}.json"
+        record = _read_json(path)
+        if record is None:
+            raise FileNotFoundError(f"no ledger {path}: check the run id with `ls {runs_dir}`")
+        status, code = record.get("status"), record.get("exit_code")
+        if status in ("refused", "dry-run") or (status == "succeeded" and code == ExitCode.OK):
+            raise ValueError(f"run {run_id} has nothing to resume: it ended {status!r} with exit code {code}")
+        previous = f"{status}" + (f" (exit code {code})" if code is not None else ", killed or still running")
+        record.update(status="running", finished_at=None, seconds=None, exit_code=None, message="",
+                      host=socket.gethostname(), pid=os.getpid())
+        ledger = cls(path, record)
+        ledger.note(f"resumed at {_iso(_now())} after it ended {previous}")
+        return ledger
+
     @property
     def run_id(self) -> str:
         return self.record["run_id"]
+
+    def unfinished_sinks(self) -> dict[str, str]:
+        """Sink name → target (as recorded, passwords hidden) of the sinks this run has not fully written."""
+        return {name: sink["target"] for name, sink in self.record["sinks"].items() if sink.get("status") != "done"}
 
     @property
     def finished(self) -> bool:
@@ -461,12 +488,18 @@ class RunLedger:
         self._write()
 
     def record_sink(self, name: str, *, target: str, written: int = 0, unchanged: int = 0, failed: int = 0,
-                    history: int | str | None = None) -> None:
-        """Record (or replace) what one sink received; `target` loses any password before it is stored."""
+                    history: int | str | None = None, status: str = "done", dead_letter: str | None = None) -> None:
+        """Record (or replace) what one sink received; `target` loses any password before it is stored.
+
+        A sink is recorded as "pending" before it is written, so a run that dies leaves the list of sinks it
+        still owed; `signalscore score --resume` writes the ones not "done".
+        """
         self._check_open()
+        if status not in SINK_STATUSES:
+            raise ValueError(f"sink status must be one of {', '.join(SINK_STATUSES)}, not {status!r}")
         sinks = dict(self.record["sinks"])
-        sinks[name] = {"target": target, "written": written, "unchanged": unchanged, "failed": failed,
-                       "history": history}
+        sinks[name] = {"target": target, "status": status, "written": written, "unchanged": unchanged,
+                       "failed": failed, "history": history, "dead_letter": dead_letter}
         self._set({"sinks": sinks})
         self._write()
 
@@ -596,7 +629,8 @@ def _sinks(value: Any) -> dict[str, dict[str, Any]]:
         if extra or "target" not in sink:
             raise ValueError(f"sink {name!r} needs a target and only {', '.join(SINK_FIELDS)}, "
                              f"not {', '.join(sorted(extra)) or 'no target'}")
-        entry = {key: sink.get(key, 0 if key in ("written", "unchanged", "failed") else None) for key in SINK_FIELDS}
+        defaults = {"written": 0, "unchanged": 0, "failed": 0, "status": "done"}
+        entry = {key: sink.get(key, defaults.get(key)) for key in SINK_FIELDS}
         entry["target"] = _redact(entry["target"])
         sinks[str(name)] = entry
     return sinks
@@ -643,6 +677,11 @@ def _plain(value: Any, name: str) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return _plain(value.item(), name)
     raise TypeError(f"ledger field {name!r}: {type(value).__name__} is not a plain value")
+
+
+def redact_location(value: Any) -> Any:
+    """A data location or sink target as ledgers show it: passwords and secret-looking parameters hidden."""
+    return _redact(value)
 
 
 def _redact(value: Any) -> Any:

@@ -22,7 +22,16 @@ from features.dataset import build_dataset, model_features
 from features.sources import DataSource
 from serving.batch import assemble_chunks
 from serving.config import ServingConfig
-from serving.runs import ExitCode, GuardError, RunLedger, check_guard, new_run_id, scoring_lock
+from serving.runs import (
+    RUN_ID,
+    ExitCode,
+    GuardError,
+    RunLedger,
+    check_guard,
+    new_run_id,
+    redact_location,
+    scoring_lock,
+)
 from serving.sinks import SinkError, open_sink, redact, write_parquet
 
 Progress = Callable[..., None]  # progress(description, completed=None, total=None)
@@ -41,6 +50,11 @@ class ScoreResult:
     failed: dict[str, str] = field(default_factory=dict)
     missing_ids: list[str] = field(default_factory=list)
     ledger: Path | None = None
+    dead_letters: dict[str, str] = field(default_factory=dict)  # CRM target → file of the records not written
+
+
+class ResumeError(ValueError):
+    """A run that cannot be resumed as asked; the message says why and what to do instead."""
 
 
 @dataclass
@@ -59,6 +73,7 @@ class ScoringJob:
     entity_ids: list[str] | None = None
     alias: str | None = None
     data_label: str = ""
+    state_folder: Path | None = None  # CRM sinks' journals and dead-letter files
 
 
 def load_serving_model(name: str, alias: str) -> tuple[mlflow.pyfunc.PyFuncModel, str]:
@@ -153,30 +168,58 @@ def _guard(source: DataSource, job: ScoringJob, result: ScoreResult) -> None:
         raise GuardError(verdict)
 
 
+def snapshot_file(runs_folder: Path, run_id: str) -> Path:
+    """The table a run hands its sinks, kept until every sink has it, so a resumed run writes the same rows."""
+    return runs_folder / f"{run_id}.parquet"
+
+
+def _open(target: str, job: ScoringJob, progress: Progress):
+    return open_sink(target, job.model, crm=job.cfg.crm, state_dir=job.state_folder, progress=progress)
+
+
 def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: RunLedger,
            progress: Progress) -> None:
     path = write_parquet(result.table, score_file(job.scores_folder, job.as_of))
     write_parquet(details, details_file(job.scores_folder, job.as_of))
     result.written[str(path)] = len(result.table)
-    for i, target in enumerate(job.sinks, 1):
-        progress(f"writing {i}/{len(job.sinks)}: {redact(target)}")
+    if not job.sinks:
+        return
+    targets = {f"sink{i}": target for i, target in enumerate(job.sinks, 1)}
+    for name, target in targets.items():  # on record before any write: a killed run shows what it still owed
+        ledger.record_sink(name, target=redact(target), status="pending")
+    snapshot = write_parquet(result.table, snapshot_file(job.runs_folder, ledger.run_id))
+    _write_sinks(job, result, targets, ledger, progress)
+    if not ledger.unfinished_sinks():
+        snapshot.unlink(missing_ok=True)
+
+
+def _write_sinks(job: ScoringJob, result: ScoreResult, targets: dict[str, str], ledger: RunLedger,
+                 progress: Progress) -> None:
+    """Each sink in turn; one that fails does not stop the others, and the ledger says how each one ended."""
+    for i, (name, target) in enumerate(targets.items(), 1):
+        progress(f"writing {i}/{len(targets)}: {redact(target)}")
         try:
-            outcome = open_sink(target, job.model).write(result.table, ledger.run_id)
+            outcome = _open(target, job, progress).write(result.table, ledger.run_id)
         except SinkError as error:  # this sink rolled back; the others still get their rows
             result.failed[redact(target)] = str(error)
-            ledger.record_sink(f"sink{i}", target=redact(target), failed=len(result.table))
+            ledger.record_sink(name, target=redact(target), failed=len(result.table), status="failed")
             continue
         result.written[outcome.target] = outcome.written
         result.unchanged[outcome.target] = outcome.unchanged
-        ledger.record_sink(f"sink{i}", target=outcome.target, written=outcome.written,
-                           unchanged=outcome.unchanged, failed=outcome.failed, history=outcome.history)
+        if outcome.failed:
+            result.failed[outcome.target] = (f"{outcome.failed:,} records not written; each is in "
+                                             f"{outcome.dead_letter} with its reason")
+            result.dead_letters[outcome.target] = str(outcome.dead_letter)
+        ledger.record_sink(name, target=outcome.target, written=outcome.written, unchanged=outcome.unchanged,
+                           failed=outcome.failed, history=outcome.history,
+                           status="partial" if outcome.failed else "done", dead_letter=outcome.dead_letter)
 
 
 def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None = None) -> ScoreResult:
     """One scoring run under the model's lock, recorded in `runs/`; see `ExitCode` for how it can end."""
     note = progress or (lambda *_, **__: None)
-    for target in job.sinks:  # a mistyped sink is bad input, found before any work (raises SinkError)
-        open_sink(target, job.model)
+    for target in job.sinks:  # a mistyped sink (or a CRM token unset) is bad input, found before any work
+        _open(target, job, note)
     if job.dry_run:  # computes, checks and reports; takes no lock and writes nothing, not even a ledger
         result, _ = compute(source, job, note)
         _guard(source, job, result)
@@ -199,7 +242,69 @@ def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None =
                         f"{', '.join(result.missing_ids[:10])}")
         _guard(source, job, result)
         _write(job, result, details, ledger, note)
-        result.exit_code = ExitCode.PARTIAL if result.failed else ExitCode.OK
-        message = "; ".join(f"{t}: {e}" for t, e in result.failed.items())
-        ledger.finish("succeeded", result.exit_code, message)
+        _finish(result, ledger)
+    return result
+
+
+def _finish(result: ScoreResult, ledger: RunLedger) -> None:
+    result.exit_code = ExitCode.PARTIAL if result.failed else ExitCode.OK
+    message = "; ".join(f"{t}: {e}" for t, e in result.failed.items())
+    if result.failed:
+        message += f" — once the cause is fixed: signalscore score --resume {ledger.run_id}"
+    ledger.finish("succeeded", result.exit_code, message)
+
+
+def _resumed_targets(unfinished: dict[str, str], given: tuple[str, ...]) -> dict[str, str]:
+    """The unfinished sinks' real targets: as recorded, or given again where the ledger hid a password."""
+    by_hidden = {redact_location(redact(g)): g for g in given}
+    stray = [redact(g) for g in given if redact_location(redact(g)) not in unfinished.values()]
+    if stray:
+        raise ResumeError(f"--sink {', '.join(stray)} is not an unfinished sink of this run "
+                          f"(unfinished: {', '.join(unfinished.values()) or 'none'})")
+    targets = {}
+    for name, recorded in unfinished.items():
+        if recorded in by_hidden:
+            targets[name] = by_hidden[recorded]
+        elif "***" in recorded:
+            raise ResumeError(f"{name} ({recorded}) needs its credentials: give it again with --sink")
+        else:
+            targets[name] = recorded
+    return targets
+
+
+def resume_scoring(job: ScoringJob, run_id: str, progress: Progress | None = None) -> ScoreResult:
+    """Finish a run that failed, was killed, or left records unwritten: the same rows to the sinks it still owed.
+
+    Only the sinks not "done" in the ledger are written, from the run's own table (`runs/<run_id>.parquet`), so
+    nothing is scored again and a newer scoring cannot slip in. CRM sinks continue from their journal: records
+    already acknowledged are not sent again, and records in doubt are read back first.
+    """
+    note = progress or (lambda *_, **__: None)
+    match = RUN_ID.match(run_id)
+    if not match:
+        raise ResumeError(f"{run_id!r} is not a run id (the ledgers in runs/ are named by them)")
+    model = match["model"]
+    with scoring_lock(job.runs_folder, model, run_id) as held:
+        try:
+            ledger = RunLedger.reopen(job.runs_folder, run_id)
+        except (FileNotFoundError, ValueError) as error:
+            raise ResumeError(str(error)) from None
+        with ledger:
+            ledger.note(held.note)
+            snapshot = snapshot_file(job.runs_folder, run_id)
+            unfinished = ledger.unfinished_sinks()
+            if not snapshot.exists() or not unfinished:
+                raise ResumeError(f"run {run_id} stopped before writing to any sink (or its table {snapshot} is "
+                                  "gone); run `signalscore score` again instead")
+            targets = _resumed_targets(unfinished, job.sinks)
+            record = ledger.record
+            result = ScoreResult(model, str(record.get("model_version")), pd.Timestamp(record.get("as_of")),
+                                 pd.read_parquet(snapshot), run_id=run_id, ledger=ledger.path)
+            resumed = ScoringJob(**{**job.__dict__, "model": model, "sinks": tuple(targets.values())})
+            for target in targets.values():  # a target that cannot be opened (a token unset) stops here
+                _open(target, resumed, note)
+            _write_sinks(resumed, result, targets, ledger, note)
+            if not ledger.unfinished_sinks():
+                snapshot.unlink(missing_ok=True)
+            _finish(result, ledger)
     return result

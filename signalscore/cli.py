@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -57,7 +58,7 @@ def _plain_errors():
     try:
         yield
     except (DataError, ConfigError, SplitError) as error:
-        console.print(f"[bold red]error:[/] {error}")
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
 
 
@@ -269,7 +270,7 @@ def _move_champion(workspace: Path, model: str, model_name: str | None, move):
     try:
         return move(MlflowClient(), model_name or REGISTERED_NAME[_check_model(model)])
     except RegistryError as error:
-        console.print(f"[bold red]error:[/] {error}")
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
 
 
@@ -340,7 +341,7 @@ def _print_scoring(result, dry_run: bool) -> None:
         same = result.unchanged.get(target)
         out.print(f"  wrote {rows:,} rows to {target}" + (f" ({same:,} unchanged, not rewritten)" if same else ""))
     for target, error in result.failed.items():
-        out.print(f"  [red]failed[/] {target}: {error}")
+        out.print(f"  [red]failed[/] {escape(target)}: {escape(error)}")
     if dry_run:
         out.print("  dry run: nothing written")
     elif result.ledger is not None:
@@ -350,11 +351,12 @@ def _print_scoring(result, dry_run: bool) -> None:
 @app.command("score")
 def score_cmd(
     model: ModelOpt,
-    data: DataOpt,
+    data: Annotated[str | None, typer.Option("--data", help="data folder, or a database URL (postgresql://...)")]
+    = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date (default: the data's horizon)")] = None,
     sink: Annotated[list[str] | None, typer.Option(
         "--sink", help="where scores go (repeatable): scores.parquet, scores.csv, sqlite:///crm.db, "
-                       "postgresql://user@host/db")] = None,
+                       "postgresql://user@host/db, hubspot://[HOST]/OBJECT, salesforce://HOST/SOBJECT")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report, write nothing")] = False,
     alias: Annotated[str | None, typer.Option("--alias", help="registry alias that serves (default: champion)")]
     = None,
@@ -362,6 +364,9 @@ def score_cmd(
     ids_file: Annotated[Path | None, typer.Option("--ids-file", help="score only the ids listed, one per line")]
     = None,
     model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name")] = None,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", help="RUN_ID: write that run's rows to the sinks it did not finish (a failed or killed run); "
+                         "give --sink again only for targets with a password")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
@@ -369,17 +374,21 @@ def score_cmd(
     """Score the eligible entities with the serving alias; write scores/<model>/<as_of>.parquet and the sinks.
 
     Exit codes: 0 done; 1 unexpected failure; 2 bad input; 4 refused to write (too many rejected input rows or
-    unscored entities); 5 another scoring run of this model holds the lock; 6 some sink rows failed.
+    unscored entities); 5 another scoring run of this model holds the lock; 6 some sink rows failed (they are
+    listed in the dead-letter file; `--resume RUN_ID` writes them once the cause is fixed).
     """
     _check_model(model)
     from serving.runs import ExitCode, GuardError, LockedError
+    from serving.scoring import ResumeError
     from serving.sinks import SinkError
 
+    if resume and resume.split("-")[1:2] != [model]:
+        raise typer.BadParameter(f"run {resume} is not a run of --model {model}")
     with _plain_errors():
         from signalscore.journey import ScoreRequest, run_score
 
         request = ScoreRequest(model, data, as_of, tuple(sink or ()), dry_run, model_name, alias,
-                               _ids(entity, ids_file))
+                               _ids(entity, ids_file), resume)
         ws = Workspace(workspace)
         try:
             with project_run(ws), _bar() as progress:
@@ -387,14 +396,16 @@ def score_cmd(
                 log_summary({"entities_scored": len(result.table)},
                             {"model_version": str(result.version), "as_of": f"{result.as_of:%Y-%m-%d}"})
         except LockedError as error:
-            console.print(f"[bold red]not started:[/] {error}")
+            console.print(f"[bold red]not started:[/] {escape(str(error))}")
             raise typer.Exit(ExitCode.LOCKED) from None
         except GuardError as error:
-            console.print(f"[bold red]refused to write:[/] {error}")
+            console.print(f"[bold red]refused to write:[/] {escape(str(error))}")
             raise typer.Exit(ExitCode.GUARD) from None
-        except SinkError as error:
-            console.print(f"[bold red]error:[/] {error}")
+        except (SinkError, ResumeError) as error:
+            console.print(f"[bold red]error:[/] {escape(str(error))}")
             raise typer.Exit(ExitCode.BAD_INPUT) from None
+        if resume:
+            out.print(f"resumed run {resume}")
         _print_scoring(result, dry_run)
         if result.exit_code != ExitCode.OK:
             raise typer.Exit(result.exit_code)
@@ -415,7 +426,7 @@ def explain_cmd(
     try:
         row, previous = scored_row(Workspace(workspace).scores(model), entity_id, as_of)
     except NotScored as error:
-        console.print(f"[bold red]error:[/] {error}")
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
     out.print(explanation(row, previous))
 

@@ -14,7 +14,7 @@ from features.generate import generate, write_company
 from features.sources import DataError, DataSource, is_database_url, open_data, read_truth, to_utc
 from features.table import read_prepared_table
 from features.validate import Validation, validate, write_rejected
-from serving.scoring import ScoreResult, ScoringJob, run_scoring
+from serving.scoring import ScoreResult, ScoringJob, resume_scoring, run_scoring
 from signalscore.config import Settings, flatten
 from signalscore.workspace import REGISTERED_NAME, Workspace
 from training.pipeline import TrainingData, TrainResult, train_model
@@ -105,18 +105,27 @@ def _where(data: Path | str) -> str:
 @dataclass
 class ScoreRequest:
     model: str
-    data: Path | str
+    data: Path | str | None
     as_of: str | None = None
     sinks: tuple[str, ...] = ()
     dry_run: bool = False
     registered_name: str | None = None
     alias: str | None = None
     entity_ids: list[str] | None = None
+    resume: str | None = None  # a run id: finish that run's sinks instead of scoring
 
 
 def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: Report | None = None,
               progress: Callable[..., None] | None = None) -> ScoreResult:
     """Score under the model's lock with a ledger in runs/; raises LockedError / GuardError for the CLI's codes."""
+    if request.resume:
+        job = ScoringJob(model=request.model, registered_name=request.registered_name or REGISTERED_NAME[request.model],
+                         as_of=pd.Timestamp.now(tz="UTC"), scores_folder=ws.scores(request.model), runs_folder=ws.runs,
+                         features_cfg=settings.features, cfg=settings.serving, sinks=request.sinks,
+                         state_folder=ws.sinks)
+        return resume_scoring(job, request.resume, progress)
+    if request.data is None:
+        raise DataError("--data is required (only --resume works without it)")
     ws.connect_mlflow()
     source = open_for(settings, request.data, request.model, ws=None if request.dry_run else ws, report=report)
     job = ScoringJob(
@@ -124,6 +133,7 @@ def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: 
         as_of=to_utc(request.as_of) if request.as_of else source.horizon, scores_folder=ws.scores(request.model),
         runs_folder=ws.runs, features_cfg=settings.features, cfg=settings.serving, sinks=request.sinks,
         dry_run=request.dry_run, entity_ids=request.entity_ids, alias=request.alias, data_label=_where(request.data),
+        state_folder=ws.sinks,
     )
     return run_scoring(source, job, progress)
 

@@ -55,6 +55,11 @@ class Workspace:
         return self.root / "runs"
 
     @property
+    def sinks(self) -> Path:
+        """CRM sinks' journals (what each CRM confirmed) and dead-letter files."""
+        return self.root / "sinks"
+
+    @property
     def report(self) -> Path:
         return self.root / "report"
 

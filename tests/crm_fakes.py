@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,13 +31,21 @@ from urllib.parse import parse_qs, urlsplit
 TOKEN = "test-token-5f2c9a"
 
 
+class AnyId:
+    """Every id is known: the CRM holds every account the scoring job can name."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
 class FakeCrm:
-    def __init__(self, vendor: str, known_ids: set[str], *, object_name: str, key_field: str, fields: set[str],
+    def __init__(self, vendor: str, known_ids: set[str] | None, *, object_name: str, key_field: str, fields: set[str],
                  token: str = TOKEN, batch_limit: int | None = None, api_version: str = "v62.0") -> None:
-        self.vendor, self.known_ids, self.object_name, self.key_field = vendor, set(known_ids), object_name, key_field
+        self.vendor, self.object_name, self.key_field = vendor, object_name, key_field
+        self.known_ids: set[str] | AnyId = AnyId() if known_ids is None else set(known_ids)
         self.fields, self.token, self.api_version = set(fields), token, api_version
         self.batch_limit = batch_limit or (100 if vendor == "hubspot" else 200)
-        self.records: dict[str, dict[str, Any]] = {i: {} for i in known_ids}
+        self.records: defaultdict[str, dict[str, Any]] = defaultdict(dict)
         self.writes: Counter[str] = Counter()
         self.calls: list[tuple[str, str, int, int]] = []  # (method, path, records, status)
         self.faults: deque[tuple] = deque()
@@ -72,6 +82,17 @@ class FakeCrm:
 
     def release(self) -> None:
         self._release.set()
+
+    def kill_when_hanging(self, command: list[str], env: dict[str, str], timeout: float) -> None:
+        """Run a writer, SIGKILL it while one of its calls hangs here, then let the hung request go."""
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert self.hanging.wait(timeout), "the writer never reached the call that hangs"
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        finally:
+            process.kill()
+        self.release()
 
     def write_calls(self) -> list[tuple[str, str, int, int]]:
         return [c for c in self.calls if c[0] in ("POST", "PATCH") and not c[1].endswith("/read")]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -262,15 +260,8 @@ def test_a_writer_killed_half_way_resumes_and_writes_every_record_exactly_once(v
     with fake_for(vendor, set(table.entity_id)) as fake:
         fake.fail_next(("ok",), (hang,))  # the second batch hangs: applied (HubSpot) or not (Salesforce)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, fake.url, str(tmp_path / "table.parquet"),
-                                   str(tmp_path / "state")], env=env)
-        try:
-            assert fake.hanging.wait(60), "the writer never reached the second batch"
-            writer.send_signal(signal.SIGKILL)
-            writer.wait(30)
-        finally:
-            writer.kill()
-        fake.release()
+        fake.kill_when_hanging([sys.executable, "-c", KILLED_WRITER, fake.url, str(tmp_path / "table.parquet"),
+                                str(tmp_path / "state")], env=env, timeout=60)
         batch = 100 if vendor == "hubspot" else 200
         assert sum(fake.writes.values()) == batch * (2 if hang == "hang_after_apply" else 1)
         resumed = sink_for(fake, tmp_path / "state", quick_config()).write(table, "run-1")

@@ -258,8 +258,8 @@ def test_the_ledger_is_written_at_start_and_at_finish(tmp_path):
     record = json.loads(ledger.path.read_text())
     assert record["status"] == "succeeded" and record["exit_code"] == 0 and record["message"] == "98 entities scored"
     assert (record["written"], record["unchanged"], record["failed"]) == (188, 8, 0)
-    assert record["sinks"]["crm"] == {"target": "sqlite:///crm.db?token=***", "written": 90, "unchanged": 8,
-                                      "failed": 0, "history": 98}
+    assert record["sinks"]["crm"] == {"target": "sqlite:///crm.db?token=***", "status": "done", "written": 90,
+                                      "unchanged": 8, "failed": 0, "history": 98, "dead_letter": None}
     assert record["seconds"] >= 0 and record["finished_at"] >= record["started_at"]
     assert [p.name for p in tmp_path.iterdir()] == [ledger.path.name]  # no .tmp left behind
     with pytest.raises(RuntimeError, match="already finished"):

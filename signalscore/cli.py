@@ -431,6 +431,50 @@ def explain_cmd(
     out.print(explanation(row, previous))
 
 
+@app.command("serve")
+def serve_cmd(
+    data: Annotated[str | None, typer.Option(
+        "--data", help="data folder or database URL that GET /v1/{model}/entities/{id} scores from, at its horizon "
+                       "(without it only POST /v1/{model}/score is offered)")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="serve only this model (repeatable; "
+                                                    "default: conversion and renewal)")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="interface (default: serving.api.host)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port (default: serving.api.port)")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", help="registry alias that serves (default: champion)")]
+    = None,
+    model_name: Annotated[str | None, typer.Option("--model-name", help="registered model name (one --model)")]
+    = None,
+    token_env: Annotated[str | None, typer.Option("--token-env", help="environment variable holding the bearer "
+                                                  "token (default: serving.api.token_env, SIGNALSCORE_API_TOKEN)")]
+    = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="serve without authentication (never on a shared "
+                                          "network)")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Serve the online scoring API (FastAPI, docs at /docs) with the serving alias's versions until stopped."""
+    models = [_check_model(m) for m in dict.fromkeys(model or MODELS)]
+    if model_name is not None and len(models) != 1:
+        raise typer.BadParameter("--model-name names one registered model: pass exactly one --model with it")
+    with _plain_errors():
+        import uvicorn
+
+        from signalscore.serve import api_token, build_app
+
+        settings = _settings(config, overrides)
+        api = settings.serving.api
+        token = api_token(token_env or api.token_env, no_auth)
+        application = build_app(settings, Workspace(workspace), data, models, token=token,
+                                registered_name=model_name, alias=alias, report=_report_validation)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("serving").setLevel(logging.INFO)  # alias moves and reloads; never a token
+    where = f"http://{host or api.host}:{port or api.port}"
+    auth = "[yellow]no authentication[/]" if token is None else f"bearer token from ${token_env or api.token_env}"
+    console.print(f"serving {', '.join(models)} at {where} (docs: {where}/docs); {auth}")
+    uvicorn.run(application, host=host or api.host, port=port or api.port, log_level="info")
+
+
 @app.command("demo")
 def demo_cmd(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,

@@ -155,6 +155,35 @@ def validate_cmd(
         out.print("[green]every row passes the contract[/]")
 
 
+@app.command("import")
+def import_cmd(
+    vendor: Annotated[str | None, typer.Option("--vendor", help="a shipped mapping: salesforce, hubspot, marketo, "
+                                               "zendesk, intercom, segment, nps")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="your own mapping YAML instead of --vendor")]
+    = None,
+    file: Annotated[list[str] | None, typer.Option("--file", help="NAME=PATH as named in the mapping, e.g. "
+                                                   "Lead=leads.csv (repeatable)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="data folder to write <table>.parquet into")] = None,
+    horizon: Annotated[str | None, typer.Option("--horizon", help="extraction moment, kept in _meta.json")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite tables already in --out")] = False,
+    print_mapping: Annotated[bool, typer.Option("--print-mapping", help="print the mapping YAML (to copy and "
+                                                "edit) and exit")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+) -> None:
+    """Turn vendor exports (CRM, marketing, support, product, NPS) into contract tables in a data folder."""
+    with _plain_errors():
+        from signalscore.importing import choose_mapping, mapping_yaml, run_import
+
+        source = choose_mapping(vendor, mapping)
+        if print_mapping:
+            sys.stdout.write(mapping_yaml(source))
+            return
+        if out_dir is None:
+            raise typer.BadParameter("--out DIR is required (the data folder to write)")
+        run_import(source, file or [], out_dir, horizon, replace, lambda line: out.print(escape(line)))
+
+
 @app.command("features")
 def features_cmd(
     data: DataOpt,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from serving.report_config import ReportConfig
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -98,6 +100,8 @@ class ServingConfig(_Section):
                                       "requested entities could not be scored")
     api: ApiConfig = ApiConfig()
     crm: CrmConfig = CrmConfig()
+    report: ReportConfig = Field(default_factory=ReportConfig,
+                                 description="signalscore report: the playbook and what the pages show")
 
     @model_validator(mode="after")
     def _cut_offs_cover_zero(self) -> ServingConfig:

@@ -504,6 +504,32 @@ def serve_cmd(
     uvicorn.run(application, host=host or api.host, port=port or api.port, log_level="info")
 
 
+@app.command("report")
+def report_cmd(
+    data: Annotated[str | None, typer.Option("--data", help="data folder or database URL for names and signal "
+                                             "trends (default: the workspace's data/, if any)")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Write a static site for customer-success managers from the latest scorings: <workspace>/report/."""
+    from serving.report import ReportError
+
+    with _plain_errors():
+        from signalscore.reporting import run_report
+
+        try:
+            with _bar() as progress:
+                page, where = run_report(_settings(config, overrides), Workspace(workspace), data,
+                                         _report_validation, progress)
+        except ReportError as error:
+            console.print(f"[bold red]error:[/] {escape(str(error))}")
+            raise typer.Exit(2) from None
+        if where is None:
+            console.print("[yellow]no data:[/] names, owners and signal trends left out (pass --data)")
+        out.print(f"report: {page.resolve().as_uri()}")
+
+
 @app.command("demo")
 def demo_cmd(
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,

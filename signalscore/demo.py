@@ -17,6 +17,7 @@ from features.sources import read_meta
 from serving.sinks import count_rows
 from signalscore.config import Settings
 from signalscore.journey import ScoreRequest, run_generate, run_score, run_train
+from signalscore.reporting import run_report
 from signalscore.workspace import Workspace
 
 
@@ -30,7 +31,7 @@ def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) 
     started = time.perf_counter()
     ws.create()
     results, scores = {}, {}
-    steps = 1 + 2 * len(MODELS)
+    steps = 2 + 2 * len(MODELS)  # generate; train and score each model; the report
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("generating the company", total=steps)
@@ -51,12 +52,16 @@ def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) 
             progress.update(task, description=f"{model}: scoring")
             scores[model] = run_score(settings, ws, ScoreRequest(model, ws.data, sinks=(ws.crm_url,)))
             note(f"{model}: scored")
+        report, _ = run_report(settings, ws, ws.data, progress=lambda text, **_: progress.update(
+            task, description=f"report: {text}"))
+        note("report written")
         progress.update(task, completed=steps, description="done")
-    _summary(ws, results, scores, out, time.perf_counter() - started)
+    _summary(ws, results, scores, out, time.perf_counter() - started, report)
     return results
 
 
-def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: float) -> None:
+def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: float,
+             report: Path | None = None) -> None:
     meta = read_meta(ws.data)
     rows = Table(title="Generated tables (rows)")
     rows.add_column("table")
@@ -87,6 +92,8 @@ def _summary(ws: Workspace, results: dict, scores: dict, out: Console, seconds: 
     where = f"{ws.mlflow_db}, artifacts in {ws.artifacts}/" if ws.uses_local_store() else ws.tracking_uri()
     out.print(f"  MLflow          {where}")
     out.print(f"  Optuna studies  {ws.studies_db}")
+    if report is not None:
+        out.print(f"  CSM report      {report.resolve().as_uri()} (open it in a browser; no server needed)")
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     out.print(f"  open the runs:  {mlflow_cli} ui --backend-store-uri {ws.tracking_uri()}")
     out.print(f"demo finished in {seconds:.0f} s")

@@ -8,6 +8,7 @@ import time
 from math import nan
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -19,6 +20,8 @@ from signalscore.config import Settings
 from signalscore.journey import ScoreRequest, run_generate, run_score, run_train
 from signalscore.reporting import run_report
 from signalscore.workspace import Workspace
+
+DEMO_LOOKBACK_DAYS = 28  # the earlier scoring the report compares against
 
 
 def _same_data(ws: Workspace, settings: Settings) -> bool:
@@ -48,7 +51,12 @@ def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) 
             results[model] = run_train(settings, ws, model, ws.data,
                                        progress=lambda text: progress.update(task, description=text))
             note(f"{model}: trained")
+        horizon = pd.Timestamp(read_meta(ws.data)["horizon"])
         for model in MODELS:
+            if model == "renewal":  # last month's scoring first, so the report has history, movers and changes
+                progress.update(task, description=f"{model}: scoring four weeks back")
+                earlier = horizon - pd.Timedelta(days=DEMO_LOOKBACK_DAYS)
+                run_score(settings, ws, ScoreRequest(model, ws.data, as_of=f"{earlier:%Y-%m-%d}"))
             progress.update(task, description=f"{model}: scoring")
             scores[model] = run_score(settings, ws, ScoreRequest(model, ws.data, sinks=(ws.crm_url,)))
             note(f"{model}: scored")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
@@ -366,7 +366,9 @@ def study_figures(study: optuna.Study) -> dict[str, Figure]:
             s, evaluator=FanovaImportanceEvaluator(seed=0))
         makers["parallel_coordinate"] = optuna_mpl.plot_parallel_coordinate
     out: dict[str, Figure] = {}
-    with warnings.catch_warnings():
+    # optuna calls plt.style.use("ggplot"), which would restyle every later figure of the process (the next model's
+    # plots included): rc_context puts the caller's style back.
+    with warnings.catch_warnings(), rc_context():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for name, make in makers.items():
             ax = make(study)

@@ -167,3 +167,11 @@ def test_study_figures_with_one_trial_give_only_history(tmp_path: Path) -> None:
     assert set(figures) == {"history"}
     assert len(figures["history"].axes) == 1
     _saves(figures["history"], tmp_path, "study_history_one")
+
+
+def test_study_figures_leave_the_process_style_alone() -> None:
+    """optuna switches pyplot to ggplot; the next model's figures must not inherit it."""
+    before = dict(matplotlib.rcParams)
+    study_figures(_study(5))
+    assert matplotlib.rcParams["axes.facecolor"] == before["axes.facecolor"]
+    assert dict(matplotlib.rcParams) == before

@@ -12,6 +12,7 @@ reads the endpoints' annotations at runtime, and the request and response models
 `create_app`, where string annotations could not be resolved.
 """
 
+import contextlib
 import json
 import logging
 import math
@@ -550,6 +551,7 @@ def create_app(models: Sequence[ServedModel], cfg: ServingConfig, *, token: str 
     scorings = {m.model: _Scorings(m.scores_folder) for m in models}
     features_cfg = features_cfg or FeaturesConfig()
     data_lock = threading.Lock()  # one query at a time on the data's connection (DuckDB's is not thread-safe)
+    horizon_rows = _HorizonRows(features_cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -561,7 +563,11 @@ def create_app(models: Sequence[ServedModel], cfg: ServingConfig, *, token: str 
                 log.warning("%s", error)
         if data is not None:
             try:
-                data()
+                source = data()
+                with data_lock:
+                    for name, slot in slots.items():
+                        with contextlib.suppress(ModelUnavailable):
+                            horizon_rows.rows(source, name, slot.current().names)
             except DataError as error:
                 log.warning("the data cannot be opened: %s", error)
         yield
@@ -639,8 +645,7 @@ def create_app(models: Sequence[ServedModel], cfg: ServingConfig, *, token: str 
                 with data_lock:
                     source = data()
                     as_of = source.horizon
-                    frame = build_dataset(source, served.model, [as_of], features_cfg, names=loaded.names,
-                                          entity_ids=[entity_id])
+                    frame = horizon_rows.entity(source, served.model, loaded.names, entity_id)
                     if frame.empty:
                         raise HTTPException(404, _not_scorable(source, served.model, entity_id, as_of))
             except DataError as error:
@@ -671,6 +676,34 @@ def create_app(models: Sequence[ServedModel], cfg: ServingConfig, *, token: str 
     def unknown_model_entity(model: str, entity_id: str) -> None:
         unknown_model(model)
     return app
+
+
+class _HorizonRows:
+    """Every eligible entity's feature row at the data's horizon, built once per data version and model inputs.
+
+    Building one entity's features costs nearly as much as building all of them (the engine scans the event tables
+    either way: seconds at a few million events), so a lookup answers from rows built when the server starts or
+    the data changes. A feature row depends on its own entity's history only, so it equals the one
+    `build_dataset(..., entity_ids=[id])` would give.
+    """
+
+    def __init__(self, cfg: FeaturesConfig) -> None:
+        self.cfg = cfg
+        self._built: dict[str, tuple[DataSource, tuple[str, ...], pd.DataFrame]] = {}
+
+    def rows(self, source: DataSource, model: str, names: Sequence[str]) -> pd.DataFrame:
+        built = self._built.get(model)
+        if built is None or built[0] is not source or built[1] != tuple(names):
+            started = time.perf_counter()
+            frame = build_dataset(source, model, [source.horizon], self.cfg, names=list(names))
+            self._built[model] = built = (source, tuple(names), frame.reset_index(drop=True))
+            log.info("%s: features of %d entities at %s built in %.1f s", model, len(frame),
+                     f"{source.horizon:%Y-%m-%d}", time.perf_counter() - started)
+        return built[2]
+
+    def entity(self, source: DataSource, model: str, names: Sequence[str], entity_id: str) -> pd.DataFrame:
+        frame = self.rows(source, model, names)
+        return frame[frame["entity_id"] == entity_id].reset_index(drop=True)
 
 
 def _not_scorable(source: DataSource, model: str, entity_id: str, as_of: pd.Timestamp) -> str:

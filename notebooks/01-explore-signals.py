@@ -25,7 +25,7 @@ threads = 1  # DuckDB threads
 # What each signal family looks like on a generated B2B SaaS company, how customer cohorts hold up, and how
 # churn (non-renewal) and lead conversion vary by segment — before any model is trained.
 #
-# The data is made by the package (`signalscore.journey.run_generate`, deterministic for a seed) into the
+# The data is made by the package (`signalscore.journey.ensure_generated`, deterministic for a seed) into the
 # workspace's `data/` folder and read back through `features.sources.open_data`, exactly as training reads it.
 # Small tables come to pandas whole (`to_pandas(table)`); the two large event tables (product events, marketing
 # activities) are aggregated in DuckDB through their Ibis table first, so the notebook stays light at any size.
@@ -51,7 +51,7 @@ from features.catalog import CATALOG, GROUPS
 from features.dataset import build_dataset, default_as_ofs, entity_attributes
 from features.sources import open_data, read_meta
 from signalscore.config import load_settings
-from signalscore.journey import run_generate
+from signalscore.journey import ensure_generated
 from signalscore.workspace import Workspace
 
 pd.set_option("display.width", 160)
@@ -64,11 +64,9 @@ settings = load_settings(None, [
     f"features.generate.leads={leads}", f"features.generate.months={months}", f"features.threads={threads}",
 ])
 ws = Workspace(Path(workspace)).create()
-wanted = settings.features.generate.model_dump(mode="json")
-if read_meta(ws.data).get("config") == wanted:
+if ensure_generated(settings, ws):
     print(f"reusing the generated data in {ws.data} (same generator settings)")
 else:
-    run_generate(settings, ws.data)
     print(f"generated a company into {ws.data}")
 meta = read_meta(ws.data)
 source = open_data(ws.data, threads=threads)

@@ -51,9 +51,9 @@ from mlflow import MlflowClient
 from features.catalog import CATALOG
 from features.contract import MODELS
 from features.dataset import build_dataset, default_as_ofs, entity_attributes, model_features
-from features.sources import read_meta, read_truth
+from features.sources import read_truth
 from signalscore.config import load_settings
-from signalscore.journey import label_horizon_days, open_for, run_generate, run_train
+from signalscore.journey import ensure_generated, label_horizon_days, open_for, run_train
 from signalscore.workspace import Workspace
 from training.fit import fit_scorer
 from training.metrics import binary_metrics
@@ -71,11 +71,9 @@ settings = load_settings(None, [
     f"training.evaluation.backtest_months={backtest_months}",
 ])
 ws = Workspace(Path(workspace)).create()
-wanted = settings.features.generate.model_dump(mode="json")
-if read_meta(ws.data).get("config") == wanted:
+if ensure_generated(settings, ws):
     print(f"reusing the generated data in {ws.data} (same generator settings)")
 else:
-    run_generate(settings, ws.data)
     print(f"generated a company into {ws.data}")
 
 # %% [markdown]

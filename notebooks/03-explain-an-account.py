@@ -57,11 +57,11 @@ from features.catalog import CATALOG, GROUPS
 from features.contract import TABLES
 from features.dataset import build_dataset, entity_attributes
 from features.labels import month_starts
-from features.sources import open_data, read_meta, to_utc
+from features.sources import open_data, to_utc
 from serving.explain import group_column
 from serving.terminal import explanation, scored_row
 from signalscore.config import flatten, load_settings
-from signalscore.journey import ScoreRequest, run_generate, run_score, run_train
+from signalscore.journey import ScoreRequest, ensure_generated, run_score, run_train
 from signalscore.workspace import REGISTERED_NAME, Workspace
 
 pd.set_option("display.width", 160)
@@ -76,11 +76,9 @@ settings = load_settings(None, [
     f"training.evaluation.backtest_months={backtest_months}",
 ])
 ws = Workspace(Path(workspace)).create()
-wanted = settings.features.generate.model_dump(mode="json")
-if read_meta(ws.data).get("config") == wanted:
+if ensure_generated(settings, ws):
     print(f"reusing the generated data in {ws.data} (same generator settings)")
 else:
-    run_generate(settings, ws.data)
     print(f"generated a company into {ws.data}")
 
 # %% [markdown]

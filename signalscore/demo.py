@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from math import nan
@@ -17,17 +16,11 @@ from features.contract import MODELS
 from features.sources import read_meta
 from serving.sinks import count_rows
 from signalscore.config import Settings
-from signalscore.journey import ScoreRequest, run_generate, run_score, run_train
+from signalscore.journey import ScoreRequest, ensure_generated, run_score, run_train
 from signalscore.reporting import run_report
 from signalscore.workspace import Workspace
 
 DEMO_LOOKBACK_DAYS = 28  # the earlier scoring the report compares against
-
-
-def _same_data(ws: Workspace, settings: Settings) -> bool:
-    """Reuse generated data when it was made with the same generator settings (generation is deterministic)."""
-    meta = read_meta(ws.data) if ws.data.exists() else {}
-    return meta.get("config") == json.loads(settings.features.generate.model_dump_json())
 
 
 def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) -> dict:
@@ -42,11 +35,8 @@ def run_demo(settings: Settings, ws: Workspace, console: Console, out: Console) 
         def note(text: str) -> None:
             progress.update(task, description=text, advance=1)
 
-        if _same_data(ws, settings):
-            note("generated data already in the workspace: reused")
-        else:
-            run_generate(settings, ws.data, lambda text: progress.update(task, description=f"generating: {text}"))
-            note("company generated")
+        reused = ensure_generated(settings, ws, lambda text: progress.update(task, description=f"generating: {text}"))
+        note("generated data already in the workspace: reused" if reused else "company generated")
         for model in MODELS:
             results[model] = run_train(settings, ws, model, ws.data,
                                        progress=lambda text: progress.update(task, description=text))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from features.dataset import build_dataset, default_as_ofs, entity_attributes, model_features
 from features.generate import generate, write_company
-from features.sources import DataError, DataSource, is_database_url, open_data, read_truth, to_utc
+from features.sources import DataError, DataSource, is_database_url, open_data, read_meta, read_truth, to_utc
 from features.table import read_prepared_table
 from features.validate import Validation, validate, write_rejected
 from serving.scoring import ScoreResult, ScoringJob, resume_scoring, run_scoring
@@ -28,6 +28,18 @@ def run_generate(settings: Settings, out: Path, progress: Progress | None = None
     company = generate(settings.features.generate, progress)
     write_company(company, out)
     return company.meta
+
+
+def ensure_generated(settings: Settings, ws: Workspace, progress: Progress | None = None) -> bool:
+    """Generate the company into the workspace's data/ unless the same generator settings made what is there.
+
+    Generation is deterministic, so equal settings mean equal data; returns True when the data was reused.
+    """
+    meta = read_meta(ws.data) if (ws.data / "_meta.json").exists() else {}
+    if meta.get("config") == settings.features.generate.model_dump(mode="json"):
+        return True
+    run_generate(settings, ws.data, progress)
+    return False
 
 
 def open_for(settings: Settings, data: Path | str, model: str | None, horizon: str | None = None,

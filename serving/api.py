@@ -30,12 +30,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.catalog import Feature
 from features.config import FeaturesConfig
@@ -524,6 +526,19 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return SafeJSONResponse(status_code=422, content={"detail": errors, "message": summary})
 
 
+async def _unreadable(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """A body FastAPI cannot even parse (bytes that are not UTF-8 JSON) is malformed input like any other: a 422.
+
+    FastAPI answers it with a bare 400 of its own; every other HTTP error keeps its status and FastAPI's body.
+    """
+    if exc.status_code != 400:
+        return await http_exception_handler(request, exc)
+    message = f"the request body cannot be read as JSON ({exc.detail})"
+    error = {"loc": ["body"], "msg": message, "type": "json_invalid", "row": None, "column": None,
+             "message": message}
+    return SafeJSONResponse(status_code=422, content={"detail": [error], "message": message})
+
+
 def _unavailable(request: Request, exc: ModelUnavailable) -> JSONResponse:
     return SafeJSONResponse(status_code=503, content={"detail": str(exc)})
 
@@ -579,6 +594,7 @@ def create_app(models: Sequence[ServedModel], cfg: ServingConfig, *, token: str 
         default_response_class=SafeJSONResponse, lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _unreadable)
     app.add_exception_handler(ModelUnavailable, _unavailable)
 
     bearer = HTTPBearer(auto_error=False, description="the token in the server's token environment variable")

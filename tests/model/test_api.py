@@ -210,6 +210,11 @@ def test_malformed_requests_are_422s_that_name_the_row_and_column(client):
     answer = client.post("/v1/renewal/score", headers={**AUTH, "Content-Type": "application/json"},
                          content=b'{"rows": [{"entity_id": "A1", "arr": NaN}]}')
     assert answer.status_code == 422 and answer.json()["detail"][0]["column"] == "arr"
+    for body in (b"c\x01#\xff\xfe", b'{"rows": [', b"rows=1"):  # not UTF-8, cut short, not JSON at all
+        answer = client.post("/v1/renewal/score", headers={**AUTH, "Content-Type": "application/json"},
+                             content=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["message"]
 
 
 def test_a_moved_alias_is_served_from_the_next_request(client, scored, small_company):

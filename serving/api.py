@@ -46,7 +46,7 @@ from features.sources import DataError, DataSource, to_utc
 from serving.batch import assemble
 from serving.config import ServingConfig
 from serving.explain import group_column
-from serving.scoring import load_serving_model, model_inputs, previous_scores
+from serving.scoring import load_serving_model, model_inputs, predict, previous_scores
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +426,7 @@ def _score(frame: pd.DataFrame, loaded: _Loaded, served: ServedModel, cfg: Servi
     """The serving table for the frame's rows, in their order: one prediction, then `assemble` per as_of date (each
     date has its own previous scoring), percentiles from the reference."""
     with loaded.predict_lock:
-        output = loaded.pyfunc.predict(frame[loaded.names].reset_index(drop=True))
+        output = predict(loaded.pyfunc, frame[loaded.names].reset_index(drop=True), cfg.threads)
     output = output.reset_index(drop=True)
     scored_at = pd.Timestamp.now(tz="UTC")
     dates = frame["as_of"].dt.strftime("%Y-%m-%d").fillna("")

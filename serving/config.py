@@ -94,6 +94,9 @@ class ServingConfig(_Section):
     )
     top_reasons: int = Field(3, ge=1, description="negative and positive reasons kept per entity")
     chunk_rows: int = Field(20_000, ge=1, description="rows scored per call (the progress bar moves per chunk)")
+    threads: int | None = Field(None, ge=1, description="OpenMP threads LightGBM may use when scoring (batch and "
+                                "API); empty: OpenMP's default, every core (OMP_NUM_THREADS, if set). Set it on a "
+                                "machine shared with other work: oversubscribed OpenMP threads slow down badly")
     max_rejected_share: float = Field(0.05, ge=0, le=1, description="refuse to write when a larger share of input "
                                       "rows was rejected by the data contract")
     max_unscored_share: float = Field(0.01, ge=0, le=1, description="refuse to write when a larger share of the "

@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from threadpoolctl import threadpool_limits
 
 from features.config import FeaturesConfig
 from features.dataset import build_dataset, model_features
@@ -103,18 +104,31 @@ def score_file(folder: Path, as_of: pd.Timestamp) -> Path:
     return folder / f"{as_of:%Y-%m-%d}.parquet"
 
 
+def predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, threads: int | None = None) -> pd.DataFrame:
+    """The pyfunc's output, with LightGBM on at most `threads` OpenMP threads (None: OpenMP's default).
+
+    The logged model does not carry a thread count, and OpenMP takes every core by default, which collapses when
+    another process holds one. threadpoolctl sets the limit in the calling thread, where OpenMP reads it, and
+    restores it afterwards.
+    """
+    if threads is None:
+        return pyfunc.predict(rows)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return pyfunc.predict(rows)
+
+
 def _predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, chunk: int, progress: Progress,
-             taper_from: int = 1000) -> Iterator[tuple[int, int, pd.DataFrame]]:
+             taper_from: int = 1000, threads: int | None = None) -> Iterator[tuple[int, int, pd.DataFrame]]:
     """The pyfunc's output chunk by chunk, as (start, stop, output for rows start:stop), so a progress bar moves.
 
     Scoring runs in a worker thread one chunk ahead: the first chunk starts before this returns (the caller
     prepares meanwhile), and the next one while the caller explains this one. LightGBM lets go of the GIL while
-    it predicts, so both run at once; its own thread count stays as the model has it. The last chunk, from
+    it predicts, so both run at once; it uses at most `threads` OpenMP threads (`predict`). The last chunk, from
     `taper_from` rows, is scored in pieces of 1/2, 1/4, 1/8 and 1/8 of it: the explaining left after the last
     prediction is short, and a population of one chunk is explained while it scores too.
     """
     if len(rows) == 0:
-        return iter([(0, 0, pyfunc.predict(rows))])
+        return iter([(0, 0, predict(pyfunc, rows, threads))])
     bounds = [(start, min(start + chunk, len(rows))) for start in range(0, len(rows), chunk)]
     if bounds[-1][1] - bounds[-1][0] >= taper_from:
         start, stop = bounds.pop()
@@ -125,7 +139,7 @@ def _predict(pyfunc: mlflow.pyfunc.PyFuncModel, rows: pd.DataFrame, chunk: int, 
 
     def score(i: int) -> pd.DataFrame:
         start, stop = bounds[i]
-        return pyfunc.predict(rows.iloc[start:stop])
+        return predict(pyfunc, rows.iloc[start:stop], threads)
 
     def chunks(pending: Future) -> Iterator[tuple[int, int, pd.DataFrame]]:
         try:
@@ -148,7 +162,8 @@ def compute(source: DataSource, job: ScoringJob, progress: Progress) -> tuple[Sc
     catalog = model_features(job.model, names)
     progress("building features")
     frame = build_dataset(source, job.model, [job.as_of], job.features_cfg, names=names, entity_ids=job.entity_ids)
-    outputs = _predict(pyfunc, frame[names].reset_index(drop=True), job.cfg.chunk_rows, progress)  # starts scoring
+    outputs = _predict(pyfunc, frame[names].reset_index(drop=True), job.cfg.chunk_rows, progress,  # starts scoring
+                       threads=job.cfg.threads)
     previous, previous_details = previous_scores(job.scores_folder, job.as_of)
     table, details = assemble_chunks(frame, outputs, model=job.model, version=version, catalog=catalog, cfg=job.cfg,
                                      previous=previous, previous_details=previous_details,

@@ -44,11 +44,11 @@ import pandas as pd
 import tenacity
 
 from serving.config import CrmConfig
-from serving.sinks import SinkError, SinkResult
+from serving.sinks import CRM_SCHEMES, SinkError, SinkResult
 
 log = logging.getLogger(__name__)
 
-VENDORS = ("hubspot", "salesforce")
+VENDORS = CRM_SCHEMES
 CRM_TARGETS = ("hubspot://[HOST[:PORT]][/OBJECT]", "salesforce://HOST[:PORT][/SOBJECT]")
 DEFAULT_HOST = {"hubspot": "api.hubapi.com"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -87,10 +87,6 @@ class CrmTarget:
         digest = hashlib.sha256(f"{self.base_url}|{self.object_name}|{self.key_field}".encode()).hexdigest()[:8]
         host = re.sub(r"[^A-Za-z0-9.-]", "_", urlsplit(self.base_url).netloc)
         return f"{self.vendor}-{host}-{self.object_name}-{digest}"
-
-
-def is_crm_target(target: str) -> bool:
-    return target.split("://", 1)[0].lower() in VENDORS if "://" in target else False
 
 
 def parse_target(target: str, model: str, cfg: CrmConfig) -> CrmTarget:
@@ -394,6 +390,16 @@ def _json(response: httpx.Response, what: str) -> Any:
         raise Transient(f"{what}: HTTP {response.status_code} with a body that is not JSON", doubtful=True) from exc
 
 
+def _networked(action: Callable[[], Any]) -> Any:
+    """Network trouble as a passing failure: doubtful unless the request never reached the CRM."""
+    try:
+        return action()
+    except httpx.ConnectError as exc:  # never reached the CRM: nothing can have been applied
+        raise Transient(f"cannot connect: {type(exc).__name__}", doubtful=False) from exc
+    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise Transient(f"no answer: {type(exc).__name__}", doubtful=True) from exc
+
+
 @dataclass
 class HubSpot:
     """CRM objects API v3: batch update by a unique property (≤ 100 inputs), batch read to check."""
@@ -609,15 +615,7 @@ class CrmSink:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """One logical call under the retry policy; network trouble counts as a passing failure."""
-        def attempt() -> Any:
-            try:
-                return action()
-            except httpx.ConnectError as exc:  # never reached the CRM: nothing can have been applied
-                raise Transient(f"cannot connect: {type(exc).__name__}", doubtful=False) from exc
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                raise Transient(f"no answer: {type(exc).__name__}", doubtful=True) from exc
-
-        return self._retrying()(attempt)
+        return self._retrying()(lambda: _networked(action))
 
     # -- settling
 
@@ -666,24 +664,18 @@ class CrmSink:
                 return
             journal.start(run_id, remaining)
             try:
-                outcome = self.vendor.send(client, remaining)
-            except httpx.ConnectError as exc:
-                raise Transient(f"cannot connect: {type(exc).__name__}", doubtful=False) from exc
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                in_doubt = True
-                raise Transient(f"no answer: {type(exc).__name__}", doubtful=True) from exc
+                outcome = _networked(lambda: self.vendor.send(client, remaining))
             except Transient as error:
                 in_doubt = error.doubtful
                 raise
             self._settle(journal, run_id, remaining, outcome)
             by_id = {e.entity_id: e for e in remaining}
-            remaining = [by_id[i] for i in (*outcome.again, *outcome.doubtful)]
             if outcome.doubtful:
                 held, missing = self._read_back(client, [by_id[i] for i in outcome.doubtful])
                 journal.acknowledge(run_id, held)
                 journal.give_up(run_id, {e.entity_id: self.scrub(outcome.doubtful[e.entity_id]) for e in missing},
                                 retryable=False)
-                remaining = [by_id[i] for i in outcome.again]
+            remaining = [by_id[i] for i in outcome.again]
             if remaining:
                 reasons = "; ".join(sorted(set(outcome.again.values())))
                 raise Transient(f"{len(remaining)} records to try again: {reasons}", doubtful=False)

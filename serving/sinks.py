@@ -40,6 +40,7 @@ FLOAT_TOLERANCE = 1e-12
 SUPPORTED_TARGETS = ("PATH.parquet", "PATH.csv", "sqlite:///PATH", "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
                      "postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB", "hubspot://[HOST[:PORT]][/OBJECT]",
                      "salesforce://HOST[:PORT][/SOBJECT]")
+CRM_SCHEMES = ("hubspot", "salesforce")  # written by serving.crm
 _SQL_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgresql+psycopg": "postgresql"}
 
 
@@ -100,7 +101,7 @@ def open_sink(target: str, model: str, *, crm: CrmConfig | None = None, state_di
         raise SinkError(f"cannot write scores to {redact(target)!r}: unknown model {model!r} "
                         f"(expected one of {', '.join(TABLE_OF_MODEL)})")
     scheme = _scheme(target)
-    if scheme in ("hubspot", "salesforce"):
+    if scheme in CRM_SCHEMES:
         from serving.crm import CrmSink  # the CRM module builds on this one
 
         if state_dir is None:

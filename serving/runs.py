@@ -555,7 +555,7 @@ class RunLedger:
         for name, value in fields.items():
             value = _plain(value, name)
             if name == "data":
-                value = _redact(value)
+                value = redact_location(value)
             elif name == "population":
                 value = _population(value)
             elif name == "sinks":
@@ -631,7 +631,7 @@ def _sinks(value: Any) -> dict[str, dict[str, Any]]:
                              f"not {', '.join(sorted(extra)) or 'no target'}")
         defaults = {"written": 0, "unchanged": 0, "failed": 0, "status": "done"}
         entry = {key: sink.get(key, defaults.get(key)) for key in SINK_FIELDS}
-        entry["target"] = _redact(entry["target"])
+        entry["target"] = redact_location(entry["target"])
         sinks[str(name)] = entry
     return sinks
 
@@ -680,19 +680,15 @@ def _plain(value: Any, name: str) -> Any:
 
 
 def redact_location(value: Any) -> Any:
-    """A data location or sink target as ledgers show it: passwords and secret-looking parameters hidden."""
-    return _redact(value)
-
-
-def _redact(value: Any) -> Any:
     """Drop credentials from a data location: URL passwords, secret-looking query parameters and dict keys.
 
     A ledger is read by whoever looks after the job, and it outlives any password rotation.
     """
     if isinstance(value, Mapping):
-        return {k: "***" if _SECRET_KEY.search(str(k)) and v is not None else _redact(v) for k, v in value.items()}
+        return {k: "***" if _SECRET_KEY.search(str(k)) and v is not None else redact_location(v)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v) for v in value]
+        return [redact_location(v) for v in value]
     if not isinstance(value, str) or "://" not in value:
         return value
     try:

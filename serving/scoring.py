@@ -188,8 +188,8 @@ def snapshot_file(runs_folder: Path, run_id: str) -> Path:
     return runs_folder / f"{run_id}.parquet"
 
 
-def _open(target: str, job: ScoringJob, progress: Progress):
-    return open_sink(target, job.model, crm=job.cfg.crm, state_dir=job.state_folder, progress=progress)
+def _open(target: str, model: str, cfg: ServingConfig, state_folder: Path | None, progress: Progress):
+    return open_sink(target, model, crm=cfg.crm, state_dir=state_folder, progress=progress)
 
 
 def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: RunLedger,
@@ -203,18 +203,18 @@ def _write(job: ScoringJob, result: ScoreResult, details: pd.DataFrame, ledger: 
     for name, target in targets.items():  # on record before any write: a killed run shows what it still owed
         ledger.record_sink(name, target=redact(target), status="pending")
     snapshot = write_parquet(result.table, snapshot_file(job.runs_folder, ledger.run_id))
-    _write_sinks(job, result, targets, ledger, progress)
+    _write_sinks(job.cfg, job.state_folder, result, targets, ledger, progress)
     if not ledger.unfinished_sinks():
         snapshot.unlink(missing_ok=True)
 
 
-def _write_sinks(job: ScoringJob, result: ScoreResult, targets: dict[str, str], ledger: RunLedger,
-                 progress: Progress) -> None:
+def _write_sinks(cfg: ServingConfig, state_folder: Path | None, result: ScoreResult, targets: dict[str, str],
+                 ledger: RunLedger, progress: Progress) -> None:
     """Each sink in turn; one that fails does not stop the others, and the ledger says how each one ended."""
     for i, (name, target) in enumerate(targets.items(), 1):
         progress(f"writing {i}/{len(targets)}: {redact(target)}")
         try:
-            outcome = _open(target, job, progress).write(result.table, ledger.run_id)
+            outcome = _open(target, result.model, cfg, state_folder, progress).write(result.table, ledger.run_id)
         except SinkError as error:  # this sink rolled back; the others still get their rows
             result.failed[redact(target)] = str(error)
             ledger.record_sink(name, target=redact(target), failed=len(result.table), status="failed")
@@ -234,7 +234,7 @@ def run_scoring(source: DataSource, job: ScoringJob, progress: Progress | None =
     """One scoring run under the model's lock, recorded in `runs/`; see `ExitCode` for how it can end."""
     note = progress or (lambda *_, **__: None)
     for target in job.sinks:  # a mistyped sink (or a CRM token unset) is bad input, found before any work
-        _open(target, job, note)
+        _open(target, job.model, job.cfg, job.state_folder, note)
     if job.dry_run:  # computes, checks and reports; takes no lock and writes nothing, not even a ledger
         result, _ = compute(source, job, note)
         _guard(source, job, result)
@@ -287,38 +287,39 @@ def _resumed_targets(unfinished: dict[str, str], given: tuple[str, ...]) -> dict
     return targets
 
 
-def resume_scoring(job: ScoringJob, run_id: str, progress: Progress | None = None) -> ScoreResult:
+def resume_scoring(run_id: str, *, runs_folder: Path, state_folder: Path | None, cfg: ServingConfig,
+                   sinks: tuple[str, ...] = (), progress: Progress | None = None) -> ScoreResult:
     """Finish a run that failed, was killed, or left records unwritten: the same rows to the sinks it still owed.
 
     Only the sinks not "done" in the ledger are written, from the run's own table (`runs/<run_id>.parquet`), so
     nothing is scored again and a newer scoring cannot slip in. CRM sinks continue from their journal: records
-    already acknowledged are not sent again, and records in doubt are read back first.
+    already acknowledged are not sent again, and records in doubt are read back first. `sinks` gives again the
+    targets whose password the ledger hides.
     """
     note = progress or (lambda *_, **__: None)
     match = RUN_ID.match(run_id)
     if not match:
         raise ResumeError(f"{run_id!r} is not a run id (the ledgers in runs/ are named by them)")
     model = match["model"]
-    with scoring_lock(job.runs_folder, model, run_id) as held:
+    with scoring_lock(runs_folder, model, run_id) as held:
         try:
-            ledger = RunLedger.reopen(job.runs_folder, run_id)
+            ledger = RunLedger.reopen(runs_folder, run_id)
         except (FileNotFoundError, ValueError) as error:
             raise ResumeError(str(error)) from None
         with ledger:
             ledger.note(held.note)
-            snapshot = snapshot_file(job.runs_folder, run_id)
+            snapshot = snapshot_file(runs_folder, run_id)
             unfinished = ledger.unfinished_sinks()
             if not snapshot.exists() or not unfinished:
                 raise ResumeError(f"run {run_id} stopped before writing to any sink (or its table {snapshot} is "
                                   "gone); run `signalscore score` again instead")
-            targets = _resumed_targets(unfinished, job.sinks)
+            targets = _resumed_targets(unfinished, sinks)
             record = ledger.record
             result = ScoreResult(model, str(record.get("model_version")), pd.Timestamp(record.get("as_of")),
                                  pd.read_parquet(snapshot), run_id=run_id, ledger=ledger.path)
-            resumed = ScoringJob(**{**job.__dict__, "model": model, "sinks": tuple(targets.values())})
             for target in targets.values():  # a target that cannot be opened (a token unset) stops here
-                _open(target, resumed, note)
-            _write_sinks(resumed, result, targets, ledger, note)
+                _open(target, model, cfg, state_folder, note)
+            _write_sinks(cfg, state_folder, result, targets, ledger, note)
             if not ledger.unfinished_sinks():
                 snapshot.unlink(missing_ok=True)
             _finish(result, ledger)

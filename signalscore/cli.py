@@ -407,11 +407,11 @@ def score_cmd(
     listed in the dead-letter file; `--resume RUN_ID` writes them once the cause is fixed).
     """
     _check_model(model)
-    from serving.runs import ExitCode, GuardError, LockedError
+    from serving.runs import RUN_ID, ExitCode, GuardError, LockedError
     from serving.scoring import ResumeError
     from serving.sinks import SinkError
 
-    if resume and resume.split("-")[1:2] != [model]:
+    if resume and (run := RUN_ID.match(resume)) and run["model"] != model:
         raise typer.BadParameter(f"run {resume} is not a run of --model {model}")
     with _plain_errors():
         from signalscore.journey import ScoreRequest, run_score

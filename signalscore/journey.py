@@ -131,11 +131,8 @@ def run_score(settings: Settings, ws: Workspace, request: ScoreRequest, report: 
               progress: Callable[..., None] | None = None) -> ScoreResult:
     """Score under the model's lock with a ledger in runs/; raises LockedError / GuardError for the CLI's codes."""
     if request.resume:
-        job = ScoringJob(model=request.model, registered_name=request.registered_name or REGISTERED_NAME[request.model],
-                         as_of=pd.Timestamp.now(tz="UTC"), scores_folder=ws.scores(request.model), runs_folder=ws.runs,
-                         features_cfg=settings.features, cfg=settings.serving, sinks=request.sinks,
-                         state_folder=ws.sinks)
-        return resume_scoring(job, request.resume, progress)
+        return resume_scoring(request.resume, runs_folder=ws.runs, state_folder=ws.sinks, cfg=settings.serving,
+                              sinks=request.sinks, progress=progress)
     if request.data is None:
         raise DataError("--data is required (only --resume works without it)")
     ws.connect_mlflow()
